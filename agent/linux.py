@@ -1,0 +1,313 @@
+"""Linux backend: sock_diag dumps (or /proc/net text) plus one /proc/*/fd owner scan.
+
+The owner scan (one readlink per open fd of every process) costs more than the
+socket table itself, so it runs on a thread pool while the main thread drains the
+netlink dumps; both mostly wait in syscalls, which release the GIL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pwd
+import socket
+import subprocess
+import sys
+from array import array
+from typing import Callable
+from typing import Dict
+from typing import Iterable
+from typing import List
+from typing import Optional
+from typing import Tuple
+
+from agent import fdscan
+from agent.netlink import NETLINK_SOCK_DIAG
+from agent.netlink import DumpParser
+from agent.netlink import InetDumpParser
+from agent.netlink import UnixDumpParser
+from agent.netlink import build_inet_request
+from agent.netlink import build_unix_request
+from agent.procfs import parse_cmdline
+from agent.procfs import parse_proc_net_inet
+from agent.procfs import parse_proc_net_unix
+from agent.procfs import parse_status_uid
+from agent.query import Query
+from common.schema import Family
+from common.schema import Owner
+from common.schema import Proto
+from common.schema import Socket
+
+log = logging.getLogger(__name__)
+
+PROC = "/proc"
+# Set to force the /proc/net text path, as ss(8) does with PROC_NET_TCP.
+FORCE_PROC_NET_ENV = "SOCKSTAT_PROC_NET"
+# Share of the fd scan given to the helper process: the parent first spends about
+# as long on the netlink dumps as on its own part of the scan.
+HELPER_SHARE = 0.7
+RECV_BUFFER = 1 << 16  # the kernel hands out at most ~32 KiB per datagram anyway
+
+Warn = Callable[[str], None]
+# socket inode -> [(pid, fd), ...]
+OwnerMap = Dict[int, List[Tuple[int, int]]]
+
+
+def read_netlink_dump(request: bytes, parser: DumpParser, sock: socket.socket) -> None:
+    """Send one dump request and feed every reply datagram to the parser."""
+    sock.send(request)
+    buf = bytearray(RECV_BUFFER)
+    view = memoryview(buf)
+    while not parser.done:
+        size = sock.recv_into(buf)
+        if size == 0:
+            break
+        parser.feed(view[:size])
+
+
+def open_diag_socket() -> socket.socket:
+    """Open a NETLINK_SOCK_DIAG socket in this thread's network namespace."""
+    return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
+
+
+def dump_netlink(query: Query, sock: socket.socket, warn: Warn) -> List[Socket]:
+    """Dump every requested table through one diag socket."""
+    records: List[Socket] = []
+    parsers: List[DumpParser] = [
+        InetDumpParser(proto, family)
+        for proto in (Proto.TCP, Proto.UDP)
+        if proto in query.protocols
+        for family in (Family.INET, Family.INET6)
+        if family in query.families
+    ]
+    if Proto.UNIX in query.protocols:
+        parsers.append(UnixDumpParser())
+    for seq, parser in enumerate(parsers, start=1):
+        if parser.proto is Proto.UNIX:
+            request = build_unix_request(seq)
+        else:
+            request = build_inet_request(parser.proto, parser.family, seq)
+        read_netlink_dump(request, parser, sock)
+        if parser.interrupted:
+            warn(f"{parser.proto.value}/{parser.family.value} table changed while dumped")
+        records.extend(parser.records)
+    return records
+
+
+PROC_NET_FILES = {
+    (Proto.TCP, Family.INET): "tcp",
+    (Proto.TCP, Family.INET6): "tcp6",
+    (Proto.UDP, Family.INET): "udp",
+    (Proto.UDP, Family.INET6): "udp6",
+}
+
+
+def read_proc_net(query: Query, net_dir: str = PROC + "/net") -> List[Socket]:
+    """Read the requested tables from /proc/net text (the sock_diag fallback)."""
+    records: List[Socket] = []
+    for (proto, family), name in PROC_NET_FILES.items():
+        if proto in query.protocols and family in query.families:
+            path = f"{net_dir}/{name}"
+            try:
+                data = read_bytes(path)
+            except FileNotFoundError:  # kernel without IPv6
+                continue
+            records += parse_proc_net_inet(
+                data, proto=proto, family=family, byteorder=sys.byteorder, source=path
+            )
+    if Proto.UNIX in query.protocols:
+        path = f"{net_dir}/unix"
+        records += parse_proc_net_unix(read_bytes(path), source=path)
+    return records
+
+
+def read_bytes(path: str) -> bytes:
+    """Read a whole (proc) file."""
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def split_by_fd_count(names: List[str], share: float) -> Tuple[List[str], List[str]]:
+    """Split pids into (first, rest) with about ``share`` of the open fds in first.
+
+    ``st_size`` of /proc/<pid>/fd is the number of open fds since Linux 6.2 ("proc:
+    report open files as size in stat() for /proc/pid/fd"); older kernels report 0,
+    and then the pids are split by number instead.
+    """
+    weights = []
+    for name in names:
+        try:
+            weights.append(os.stat(f"{PROC}/{name}/fd").st_size or 1)
+        except OSError:
+            weights.append(1)
+    goal = sum(weights) * share
+    first: List[str] = []
+    rest: List[str] = []
+    taken = 0
+    for name, weight in sorted(zip(names, weights), key=lambda nw: -nw[1]):
+        if taken + weight / 2 <= goal:
+            first.append(name)
+            taken += weight
+        else:
+            rest.append(name)
+    return first, rest
+
+
+class HelperScan:
+    """The fd scan of some pids, run by fdscan's own source in a second interpreter.
+
+    Python threads cannot scan and parse at once (the GIL); a helper process can.
+    If it cannot start or fails, its pids are scanned in-process instead.
+    """
+
+    def __init__(self, names: List[str]) -> None:
+        self.names = names
+        self._proc: Optional[subprocess.Popen[bytes]] = None
+        source = _fdscan_source()
+        if names and source and sys.executable:
+            try:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-S", "-I", "-c", source, *names],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
+            except OSError as err:
+                log.debug("fd scan helper did not start: %s", err)
+
+    def __enter__(self) -> HelperScan:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Stop our own helper if its result was never collected (an error path)."""
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+            self._proc.communicate()
+
+    def result(self) -> Tuple[int, array[int]]:
+        """Return (processes denied, flat (inode, pid, fd) triples)."""
+        out: array[int] = array("q")
+        if self._proc is not None:
+            data, _ = self._proc.communicate()
+            if self._proc.returncode == 0 and len(data) % 24 == 8:
+                out.frombytes(data)
+                denied = out[0]
+                del out[0]
+                return denied, out
+            log.debug("fd scan helper failed (status %s)", self._proc.returncode)
+            out = array("q")
+        return fdscan.scan(self.names, out), out
+
+
+def _fdscan_source() -> Optional[str]:
+    loader = getattr(fdscan, "__loader__", None)
+    try:
+        return loader.get_source(fdscan.__name__) if loader is not None else None
+    except (ImportError, OSError):
+        return None
+
+
+def merge_scans(scans: Iterable[array[int]]) -> OwnerMap:
+    """Build the inode -> [(pid, fd), ...] map from flat scan triples."""
+    owners: OwnerMap = {}
+    for triples in scans:
+        get = owners.get
+        for i in range(0, len(triples), 3):
+            inode = triples[i]
+            holders = get(inode)
+            if holders is None:
+                owners[inode] = [(triples[i + 1], triples[i + 2])]
+            else:
+                holders.append((triples[i + 1], triples[i + 2]))
+    return owners
+
+
+class ProcessInfo:
+    """Cached user, command and args per pid, read from /proc/<pid>."""
+
+    def __init__(self, proc: str = PROC) -> None:
+        self.proc = proc
+        self._pids: Dict[int, Optional[Tuple[Optional[int], Optional[str], str, str]]] = {}
+        self._users: Dict[int, Optional[str]] = {}
+
+    def get(self, pid: int) -> Optional[Tuple[Optional[int], Optional[str], str, str]]:
+        """Return (uid, user, command, args), or None for a vanished process."""
+        try:
+            return self._pids[pid]
+        except KeyError:
+            info = self._pids[pid] = self._read(pid)
+            return info
+
+    def _read(self, pid: int) -> Optional[Tuple[Optional[int], Optional[str], str, str]]:
+        base = f"{self.proc}/{pid}/"
+        try:
+            uid = parse_status_uid(read_bytes(base + "status"))
+            command = read_bytes(base + "comm").rstrip(b"\n")
+            args = parse_cmdline(read_bytes(base + "cmdline"))
+        except OSError:  # exited since the fd scan
+            return None
+        return uid, self.user(uid), command.decode("utf-8", "backslashreplace"), args
+
+    def user(self, uid: Optional[int]) -> Optional[str]:
+        """Return the user name of uid in this zone's passwd, None if it has none."""
+        if uid is None:
+            return None
+        try:
+            return self._users[uid]
+        except KeyError:
+            try:
+                name: Optional[str] = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                name = None
+            self._users[uid] = name
+            return name
+
+
+def attach_owners(sockets: Iterable[Socket], owners: OwnerMap, info: ProcessInfo) -> None:
+    """Set every socket's owners: each (pid, fd) holding it, with user and command."""
+    get_holders = owners.get
+    details = {pid: info.get(pid) for holders in owners.values() for pid, _ in holders}
+    for sock in sockets:
+        holders = get_holders(sock.inode) if sock.inode else None
+        if holders is not None:
+            sock.owners = tuple(
+                Owner(pid, fd, d[0], d[1], d[2], d[3])
+                for pid, fd in holders
+                if (d := details[pid]) is not None
+            )
+
+
+def list_sockets(query: Query, warn: Warn) -> List[Socket]:
+    """List the sockets of this network namespace with their owners."""
+    names = [name for name in os.listdir(PROC) if name.isdigit()]
+    helper_names, own_names = split_by_fd_count(names, HELPER_SHARE)
+    with HelperScan(helper_names) as helper:
+        records = read_table(query, warn)
+        own: array[int] = array("q")
+        denied = fdscan.scan(own_names, own)
+        helper_denied, helped = helper.result()
+    owners = merge_scans((own, helped))
+    if denied + helper_denied:
+        count = denied + helper_denied
+        warn(f"cannot read the open files of {count} processes (permission denied)")
+    attach_owners(records, owners, ProcessInfo())
+    sockets = records
+    unowned = sum(1 for s in sockets if not s.owners)
+    if unowned:
+        warn(
+            f"{unowned} sockets have no visible owner "
+            "(TIME_WAIT, or held by processes this user cannot inspect)"
+        )
+    return sockets
+
+
+def read_table(query: Query, warn: Warn) -> List[Socket]:
+    """Dump the socket tables through sock_diag, else from /proc/net."""
+    if os.environ.get(FORCE_PROC_NET_ENV):
+        return read_proc_net(query)
+    try:
+        with open_diag_socket() as sock:
+            return dump_netlink(query, sock, warn)
+    except OSError as err:
+        warn(f"sock_diag unavailable ({err}); reading /proc/net instead")
+        return read_proc_net(query)

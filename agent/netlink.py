@@ -1,0 +1,300 @@
+"""Pure builders and parsers for NETLINK_SOCK_DIAG dumps (no I/O).
+
+Layouts from include/uapi/linux/{netlink,sock_diag,inet_diag,unix_diag}.h; everything
+is host byte order except ports and addresses (network order).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import struct
+from typing import Dict
+from typing import List
+from typing import Optional
+
+from common.schema import Family
+from common.schema import Proto
+from common.schema import Socket
+
+NETLINK_SOCK_DIAG = 4  # linux/netlink.h; not exported by Python's socket module
+SOCK_DIAG_BY_FAMILY = 20  # linux/sock_diag.h
+NLM_F_REQUEST = 0x01
+NLM_F_MULTI = 0x02  # set on every reply of a dump
+NLM_F_DUMP = 0x300  # NLM_F_ROOT | NLM_F_MATCH
+NLM_F_DUMP_INTR = 0x10  # the table changed during the dump
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+ALL_STATES = 0xFFFFFFFF  # bit 13 (TCPF_BOUND_INACTIVE) adds bound-only TCP sockets
+UDIAG_SHOW_NAME = 0x01
+UDIAG_SHOW_PEER = 0x04
+UDIAG_SHOW_UID = 0x40
+UNIX_DIAG_NAME = 0  # the enum has no NONE member: NAME is 0 (linux/unix_diag.h)
+UNIX_DIAG_PEER = 2
+UNIX_DIAG_UID = 7
+
+NLMSGHDR = struct.Struct("=IHHII")  # struct nlmsghdr, 16 bytes
+INET_DIAG_REQ_V2 = struct.Struct("=BBBBIHH16s16sI8s")  # 56 bytes
+INET_DIAG_MSG = struct.Struct("=BBBBHH16s16sI8sIIIII")  # 72 bytes
+UNIX_DIAG_REQ = struct.Struct("=BBHIII8s")  # 24 bytes
+UNIX_DIAG_MSG = struct.Struct("=BBBBI8s")  # 16 bytes
+NLATTR = struct.Struct("=HH")
+NLMSG_INET_DIAG = struct.Struct("=IHHII" + INET_DIAG_MSG.format[1:])  # header + message
+INT = struct.Struct("=i")
+U32 = struct.Struct("=I")
+
+# include/net/tcp_states.h; 7 (TCP_CLOSE) with a local port is a bound-only socket,
+# reported when TCPF_BOUND_INACTIVE is requested (kernel commit 91051f003948).
+TCP_STATES = {
+    1: "ESTABLISHED",
+    2: "SYN_SENT",
+    3: "SYN_RECV",
+    4: "FIN_WAIT1",
+    5: "FIN_WAIT2",
+    6: "TIME_WAIT",
+    7: "CLOSE",
+    8: "CLOSE_WAIT",
+    9: "LAST_ACK",
+    10: "LISTEN",
+    11: "CLOSING",
+    12: "NEW_SYN_RECV",
+}
+# UDP and unix sockets reuse the TCP numbers: 7 unconnected, 1 connected; unix also
+# 10 listening and 2 connecting (net/unix/diag.c, what ss prints).
+DGRAM_STATES = {1: "ESTABLISHED", 7: "UNCONN"}
+UNIX_STATES = {1: "ESTABLISHED", 2: "CONNECTING", 7: "UNCONN", 10: "LISTEN"}
+UNIX_TYPES = {1: "stream", 2: "dgram", 5: "seqpacket"}  # SOCK_* in linux/net.h
+
+ntohs = socket.ntohs
+_IPPROTO = {Proto.TCP: socket.IPPROTO_TCP, Proto.UDP: socket.IPPROTO_UDP}
+_AF = {Family.INET: socket.AF_INET, Family.INET6: socket.AF_INET6}
+
+
+class DumpError(OSError):
+    """The kernel ended a dump with an error (no diag handler, bad request...)."""
+
+
+def build_inet_request(proto: Proto, family: Family, seq: int = 1) -> bytes:
+    """Return a SOCK_DIAG_BY_FAMILY dump request for every socket of proto/family."""
+    body = INET_DIAG_REQ_V2.pack(
+        _AF[family], _IPPROTO[proto], 0, 0, ALL_STATES, 0, 0, b"", b"", 0, b"\xff" * 8
+    )
+    head = NLMSGHDR.pack(
+        NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0
+    )
+    return head + body
+
+
+def build_unix_request(seq: int = 1) -> bytes:
+    """Return a dump request for every unix socket with name, peer and uid."""
+    show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_UID
+    body = UNIX_DIAG_REQ.pack(socket.AF_UNIX, 0, 0, ALL_STATES, 0, show, b"\xff" * 8)
+    head = NLMSGHDR.pack(
+        NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0
+    )
+    return head + body
+
+
+class DumpParser:
+    """Parse the datagrams of one dump; ``done`` turns true at NLMSG_DONE.
+
+    ``interrupted`` records NLM_F_DUMP_INTR: the table changed while it was dumped,
+    so the listing may miss or repeat a socket (the caller may retry).
+    """
+
+    def __init__(self, proto: Proto, family: Family) -> None:
+        self.proto = proto
+        self.family = family
+        self.done = False
+        self.interrupted = False
+        self.records: List[Socket] = []
+        self._ntop: Dict[bytes, str] = {}
+
+    def feed(self, data: bytes | memoryview) -> None:
+        """Parse one or more whole netlink messages."""
+        offset, size = 0, len(data)
+        unpack_head = NLMSGHDR.unpack_from
+        while offset + 16 <= size and not self.done:
+            length, kind, flags, _seq, _pid = unpack_head(data, offset)
+            if length < 16 or offset + length > size:
+                msg = f"truncated netlink message at offset {offset} (length {length})"
+                raise DumpError(errno.EPROTO, msg)
+            if flags & NLM_F_DUMP_INTR:
+                self.interrupted = True
+            if kind == NLMSG_DONE:
+                # The payload is an int: -ENOENT when the kernel has no diag handler
+                # for the protocol (e.g. CONFIG_INET_RAW_DIAG unset).
+                code = INT.unpack_from(data, offset + 16)[0] if length >= 20 else 0
+                if code < 0:
+                    raise DumpError(-code, os.strerror(-code))
+                self.done = True
+            elif kind == NLMSG_ERROR:
+                code = INT.unpack_from(data, offset + 16)[0] if length >= 20 else 0
+                raise DumpError(-code, os.strerror(-code) if code else "netlink error")
+            elif kind == SOCK_DIAG_BY_FAMILY:
+                self._message(data, offset + 16, offset + length)
+            offset += (length + 3) & ~3  # NLMSG_ALIGN
+
+    def _message(self, data: bytes | memoryview, start: int, end: int) -> None:
+        raise NotImplementedError
+
+
+class InetDumpParser(DumpParser):
+    """Parser for inet_diag_msg replies (TCP or UDP, one family)."""
+
+    def _message(self, data: bytes | memoryview, start: int, end: int) -> None:
+        if end - start < INET_DIAG_MSG.size:
+            msg = f"short inet_diag_msg ({end - start} bytes)"
+            raise DumpError(errno.EPROTO, msg)
+        fields = INET_DIAG_MSG.unpack_from(data, start)
+        self.records.append(
+            self._socket(
+                fields[4],
+                fields[5],
+                fields[6],
+                fields[7],
+                fields[1],
+                fields[13],
+                fields[14],
+            )
+        )
+
+    def _socket(
+        self,
+        sport: int,
+        dport: int,
+        src: bytes,
+        dst: bytes,
+        state: int,
+        uid: int,
+        inode: int,
+    ) -> Socket:
+        ntop = self._ntop
+        local = ntop.get(src)
+        if local is None:
+            local = ntop[src] = _inet_ntop(self.family, src)
+        rport: Optional[int] = ntohs(dport)
+        remote: Optional[str] = None
+        if rport:
+            remote = ntop.get(dst)
+            if remote is None:
+                remote = ntop[dst] = _inet_ntop(self.family, dst)
+        else:
+            rport = None  # no peer
+        lport = ntohs(sport)
+        if self.proto is Proto.TCP:
+            name = TCP_STATES.get(state, "UNKNOWN")
+            if state == 7 and lport:
+                name = "BOUND"
+            kind = "stream"
+        else:
+            name = DGRAM_STATES.get(state, "UNKNOWN")
+            kind = "dgram"
+        # TIME_WAIT and request sockets carry inode 0 and uid 0: no owner, no uid.
+        return Socket(
+            self.proto, self.family, kind, name, local, lport, remote, rport, None,
+            inode or None, uid if inode else None, None, (),
+        )  # fmt: skip
+
+    def feed(self, data: bytes | memoryview) -> None:
+        """Parse whole messages; the common case (one inet reply) takes a fast path."""
+        offset, size = 0, len(data)
+        unpack = NLMSG_INET_DIAG.unpack_from
+        append = self.records.append
+        make = self._socket
+        while offset + NLMSG_INET_DIAG.size <= size:
+            fields = unpack(data, offset)
+            length, kind, flags = fields[0], fields[1], fields[2]
+            if kind != SOCK_DIAG_BY_FAMILY or flags & NLM_F_DUMP_INTR or length < 88:
+                break  # DONE, ERROR, short or flagged: the careful path below
+            if offset + length > size:
+                msg = f"truncated netlink message at offset {offset} (length {length})"
+                raise DumpError(errno.EPROTO, msg)
+            # nlmsghdr (5 fields) + inet_diag_msg: state is 6, sport..dst 9-12,
+            # uid 18, inode 19.
+            append(
+                make(
+                    fields[9],
+                    fields[10],
+                    fields[11],
+                    fields[12],
+                    fields[6],
+                    fields[18],
+                    fields[19],
+                )
+            )
+            offset += (length + 3) & ~3  # NLMSG_ALIGN
+        if offset < size:
+            super().feed(data[offset:])
+
+
+class UnixDumpParser(DumpParser):
+    """Parser for unix_diag_msg replies with NAME, PEER and UID attributes."""
+
+    def __init__(self) -> None:
+        super().__init__(Proto.UNIX, Family.UNIX)
+
+    def _message(self, data: bytes | memoryview, start: int, end: int) -> None:
+        if end - start < UNIX_DIAG_MSG.size:
+            msg = f"short unix_diag_msg ({end - start} bytes)"
+            raise DumpError(errno.EPROTO, msg)
+        _fam, kind, state, _pad, inode, _cookie = UNIX_DIAG_MSG.unpack_from(data, start)
+        path: Optional[str] = None
+        peer: Optional[int] = None
+        uid: Optional[int] = None
+        offset = start + UNIX_DIAG_MSG.size
+        while offset + 4 <= end:
+            length, attr = NLATTR.unpack_from(data, offset)
+            if length < 4 or offset + length > end:
+                break
+            attr &= 0x3FFF  # mask NLA_F_NESTED and NLA_F_NET_BYTEORDER
+            if attr == UNIX_DIAG_NAME:
+                path = decode_unix_name(bytes(data[offset + 4 : offset + length]))
+            elif attr == UNIX_DIAG_PEER and length >= 8:
+                peer = U32.unpack_from(data, offset + 4)[0] or None
+            elif attr == UNIX_DIAG_UID and length >= 8:
+                uid = U32.unpack_from(data, offset + 4)[0]
+            offset += (length + 3) & ~3  # NLA_ALIGN
+        self.records.append(
+            Socket(
+                Proto.UNIX, Family.UNIX, UNIX_TYPES.get(kind, "stream"),
+                UNIX_STATES.get(state, "UNKNOWN"), None, None, None, None, path,
+                inode or None, uid, peer, (),
+            )
+        )  # fmt: skip
+
+
+def decode_unix_name(raw: bytes) -> Optional[str]:
+    r"""Decode a sun_path: abstract names (leading NUL) become ``@name``.
+
+    >>> decode_unix_name(b"\x00hidden")
+    '@hidden'
+    >>> decode_unix_name(b"/run/x.sock\x00")
+    '/run/x.sock'
+    """
+    if not raw:
+        return None
+    if raw[:1] == b"\0":
+        return "@" + raw[1:].decode("utf-8", "backslashreplace")
+    return raw.rstrip(b"\0").decode("utf-8", "backslashreplace") or None
+
+
+def _inet_ntop(family: Family, raw: bytes) -> str:
+    if family is Family.INET:
+        return socket.inet_ntop(socket.AF_INET, raw[:4])
+    return socket.inet_ntop(socket.AF_INET6, raw)
+
+
+def parse_inet_dump(data: bytes, *, proto: Proto, family: Family) -> List[Socket]:
+    """Parse a captured inet dump (concatenated datagrams) into raw sockets."""
+    parser = InetDumpParser(proto, family)
+    parser.feed(data)
+    return parser.records
+
+
+def parse_unix_dump(data: bytes) -> List[Socket]:
+    """Parse a captured unix dump (concatenated datagrams) into raw sockets."""
+    parser = UnixDumpParser()
+    parser.feed(data)
+    return parser.records

@@ -1,0 +1,50 @@
+"""The error types of sockstat; every OS or transport error is turned into one of these."""
+
+from __future__ import annotations
+
+from typing import Optional
+from typing import Sequence
+
+
+class FleetError(Exception):
+    """Root of every error sockstat reports to the user as one line."""
+
+
+class TransportError(FleetError):
+    """Running a command on a target failed (spawn, connect, timeout, exit status)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        target: str = "",
+        argv: Optional[Sequence[str]] = None,
+        returncode: Optional[int] = None,
+        stderr_tail: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.target = target
+        self.argv = list(argv) if argv is not None else None
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+
+
+class AgentError(FleetError):
+    """The agent ran but could not take a snapshot."""
+
+
+class ParseError(FleetError, ValueError):
+    """A table or text the OS produced could not be parsed."""
+
+    def __init__(self, message: str, *, source: str = "", lineno: Optional[int] = None):
+        super().__init__(message)
+        self.source = source
+        self.lineno = lineno
+
+
+class SchemaError(FleetError, ValueError):
+    """An agent stream does not follow the snapshot schema."""
+
+
+class UnsupportedPlatform(FleetError):
+    """The agent has no backend for this operating system."""

@@ -1,0 +1,1 @@
+"""The sockstat command: finds targets, runs agents, merges, filters and renders."""

@@ -1,0 +1,194 @@
+"""The ``sockstat`` command line."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+from typing import FrozenSet
+from typing import Optional
+
+import click
+
+from common.schema import Family
+from common.schema import Proto
+from controller import render
+from controller.filters import Filter
+from controller.options import PortList
+from controller.options import ProtocolList
+from controller.run import EXIT_USAGE
+from controller.run import FleetResult
+from controller.run import run_local
+
+log = logging.getLogger(__name__)
+
+EPILOG = """\b
+Examples:
+  sockstat                 TCP and UDP sockets of this host, with their processes
+  sockstat -l              only sockets without a peer (listeners, unconnected UDP)
+  sockstat -c -P tcp -p 22 connected TCP sockets on port 22
+  sockstat -u -a           add unix sockets; show full process arguments
+  sockstat --format json   the documented JSON contract, for scripts
+
+\b
+Exit status: 0 every target answered, 1 some failed, 2 usage error,
+3 no target answered.
+"""
+
+
+def build_filter(
+    protocols: Optional[FrozenSet[Proto]],
+    unix: bool,
+    inet4: bool,
+    inet6: bool,
+    listening: bool,
+    connected: bool,
+    hide_loopback: bool,
+    ports: Optional[FrozenSet[int]],
+) -> Filter:
+    """Turn the seed's switches into a Filter (the seed's defaults when none is given)."""
+    chosen = set(protocols or (Proto.TCP, Proto.UDP))
+    if unix:
+        chosen.add(Proto.UNIX)
+    families = set()
+    if inet4:
+        families.add(Family.INET)
+    if inet6:
+        families.add(Family.INET6)
+    return Filter(
+        protocols=frozenset(chosen),
+        families=frozenset(families or (Family.INET, Family.INET6)),
+        # Neither -l nor -c means both, as in the seed.
+        listening=listening or not connected,
+        connected=connected or not listening,
+        hide_loopback=hide_loopback,
+        ports=ports,
+    )
+
+
+def configure_logging(verbose: int, quiet: int) -> None:
+    """Send log records to stderr at the level -v/-q ask for."""
+    level = logging.WARNING + 10 * (quiet - verbose)
+    logging.basicConfig(
+        level=max(logging.DEBUG, min(level, logging.CRITICAL)),
+        format="sockstat: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def report_targets(result: FleetResult) -> None:
+    """Log agent warnings and one line per failed target on stderr."""
+    for target in result.targets:
+        if target.snapshot is not None:
+            for warning in target.snapshot.warnings:
+                log.warning("%s: %s", target.label, warning)
+    for target in result.failures:
+        log.error("%s: %s: %s", target.label, target.status, target.error)
+
+
+@click.command(
+    "sockstat",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EPILOG,
+)
+@click.option("-4", "inet4", is_flag=True, help="Show IPv4 sockets.")
+@click.option("-6", "inet6", is_flag=True, help="Show IPv6 sockets.")
+@click.option(
+    "-a", "show_args", is_flag=True, help="Show the full process arguments (ARGS)."
+)
+@click.option("-c", "connected", is_flag=True, help="Show sockets with a peer (connected).")
+@click.option(
+    "-l", "listening", is_flag=True, help="Show sockets without a peer (listening)."
+)
+@click.option("-H", "no_header", is_flag=True, help="Do not print the header line.")
+@click.option(
+    "-L", "hide_loopback", is_flag=True, help="Hide sockets on loopback addresses."
+)
+@click.option(
+    "-P",
+    "protocols",
+    type=ProtocolList(),
+    metavar="PROTOCOLS",
+    help="Comma list of tcp, udp, unix (default: tcp,udp).",
+)
+@click.option("-u", "unix", is_flag=True, help="Also show unix sockets.")
+@click.option(
+    "-p",
+    "ports",
+    type=PortList(),
+    metavar="PORTS",
+    help="Only these local or remote ports.",
+)
+@click.option("-s", "show_state", is_flag=True, help="Show the socket state (STATE).")
+@click.option("-n", "numeric", is_flag=True, help="Show uids, not user names.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(render.FORMATS),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("-v", "--verbose", count=True, help="More messages on stderr.")
+@click.option("-q", "--quiet", count=True, help="Fewer messages on stderr (no warnings).")
+@click.version_option(package_name="sockstat", message="%(prog)s %(version)s")
+def sockstat_command(
+    inet4: bool,
+    inet6: bool,
+    show_args: bool,
+    connected: bool,
+    listening: bool,
+    no_header: bool,
+    hide_loopback: bool,
+    protocols: Optional[FrozenSet[Proto]],
+    unix: bool,
+    ports: Optional[FrozenSet[int]],
+    show_state: bool,
+    numeric: bool,
+    output_format: str,
+    verbose: int,
+    quiet: int,
+) -> int:
+    """List open sockets with the process behind each one."""
+    configure_logging(verbose, quiet)
+    filt = build_filter(
+        protocols, unix, inet4, inet6, listening, connected, hide_loopback, ports
+    )
+    result = run_local(filt.query)
+    report_targets(result)
+    stdout = sys.stdout
+    if output_format == "table":
+        opts = render.TableOptions(
+            header=not no_header, args=show_args, state=show_state, numeric=numeric
+        )
+        render.render_table(result, filt, stdout, opts)
+    elif output_format == "json":
+        render.render_json(result, filt, stdout)
+    elif output_format == "jsonl":
+        render.render_jsonl(result, filt, stdout)
+    elif output_format == "csv":
+        render.render_csv(result, filt, stdout, header=not no_header)
+    else:
+        render.render_msgpack(result, filt, sys.stdout.buffer)
+    stdout.flush()
+    return result.exit_code
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Run sockstat; usage errors are one line on stderr and exit status 2."""
+    # A short-lived process building many small objects: the cyclic collector
+    # would only rescan them (about a tenth of the run at 60,000 sockets).
+    gc.disable()
+    try:
+        code = sockstat_command.main(argv, prog_name="sockstat", standalone_mode=False)
+    except click.UsageError as err:
+        click.echo(f"sockstat: {err.format_message()}", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.Abort:
+        click.echo("sockstat: aborted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # `sockstat | head`: the reader left; not an error worth a traceback.
+        sys.stderr.close()
+        sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,362 @@
+"""Render a FleetResult as the seed's table, JSON, JSON lines, CSV or msgpack.
+
+Collection never prints; this module never collects.  Every string that came from a
+zone (user, command, args, unix path) is escaped before it reaches a table or CSV;
+JSON escapes control characters itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from typing import IO
+from typing import Dict
+from typing import Iterator
+from typing import List
+from typing import Optional
+from typing import Sequence
+from typing import TextIO
+from typing import Tuple
+
+from common.format import NO_PEER
+from common.format import PROTO_LABELS
+from common.format import UNKNOWN
+from common.format import escape_text
+from common.format import format_endpoint
+from common.format import proto_label
+from common.schema import Owner
+from common.schema import Proto
+from common.schema import Snapshot
+from common.schema import Socket
+from common.wire import encode_snapshot
+from controller.filters import Filter
+from controller.run import FleetResult
+from controller.run import TargetResult
+
+FORMATS = ("table", "json", "jsonl", "csv", "msgpack")
+
+
+@dataclass(frozen=True)
+class TableOptions:
+    """The seed's table switches."""
+
+    header: bool = True  # -H turns it off
+    args: bool = False  # -a
+    state: bool = False  # -s
+    numeric: bool = False  # -n: uids, not user names
+    host_column: bool = False
+    zone_column: bool = False
+
+
+def select_sockets(
+    result: FleetResult, filt: Filter
+) -> Iterator[Tuple[TargetResult, Snapshot, Socket]]:
+    """Yield (target, its snapshot, socket) for every shown socket, target by target."""
+    matches = filt.compile()
+    for target in result.targets:
+        snapshot = target.snapshot
+        if snapshot is None:
+            continue
+        for sock in snapshot.sockets:
+            if matches(sock):
+                yield target, snapshot, sock
+
+
+class _Escaper:
+    """Escape untrusted text once per distinct value (processes repeat a lot)."""
+
+    def __init__(self) -> None:
+        self._seen: Dict[str, str] = {}
+
+    def __call__(self, text: Optional[str]) -> str:
+        if text is None:
+            return UNKNOWN
+        try:
+            return self._seen[text]
+        except KeyError:
+            safe = self._seen[text] = escape_text(text)
+            return safe
+
+
+class UnixPeers:
+    """Describe a unix socket's peer: its path, else the [PID FD] holding it."""
+
+    def __init__(self) -> None:
+        self._indexes: Dict[int, Dict[int, Socket]] = {}
+
+    def describe(self, snapshot: Snapshot, sock: Socket) -> str:
+        """Return the REMOTE ADDRESS text of a unix socket of this snapshot."""
+        if not sock.peer:
+            return NO_PEER
+        index = self._indexes.get(id(snapshot))
+        if index is None:
+            index = self._indexes[id(snapshot)] = {
+                s.inode: s for s in snapshot.sockets if s.proto is Proto.UNIX and s.inode
+            }
+        peer = index.get(sock.peer)
+        if peer is None:
+            return f"socket:[{sock.peer}]"
+        if peer.path:
+            return peer.path
+        if peer.owners:
+            return f"[{peer.owners[0].pid} {peer.owners[0].fd}]"
+        return f"socket:[{sock.peer}]"
+
+
+def _addresses(
+    snapshot: Snapshot, sock: Socket, peers: UnixPeers, escape: _Escaper
+) -> Tuple[str, str]:
+    if sock.proto is Proto.UNIX:
+        local = escape(sock.path) if sock.path else "(unnamed)"
+        return local, escape(peers.describe(snapshot, sock))
+    local = format_endpoint(sock.local_address, sock.local_port, sock.family)
+    if not sock.remote_port:
+        return local, NO_PEER
+    return local, format_endpoint(sock.remote_address, sock.remote_port, sock.family)
+
+
+def _owner_cells(
+    owner: Optional[Owner], opts: TableOptions, escape: _Escaper
+) -> Tuple[str, str, str, str]:
+    """Return the (USER, COMMAND, PID, ARGS) cells of one owner."""
+    if owner is None:
+        return UNKNOWN, UNKNOWN, UNKNOWN, ""
+    if opts.numeric or owner.user is None:
+        user = UNKNOWN if owner.uid is None else str(owner.uid)
+    else:
+        user = escape(owner.user)
+    args = escape(owner.args) if opts.args else ""
+    return user, escape(owner.command), str(owner.pid), args
+
+
+def table_rows(
+    result: FleetResult, filt: Filter, opts: TableOptions
+) -> Iterator[Tuple[str, ...]]:
+    """Yield the table's cells: one row per (socket, owner), ``?`` for unknown owners."""
+    escape = _Escaper()
+    peers = UnixPeers()
+    matches = filt.compile()
+    unknown = _owner_cells(None, opts, escape)
+    back: Tuple[str, ...] = ()
+    for target in result.targets:
+        snapshot = target.snapshot
+        if snapshot is None:
+            continue
+        front: Tuple[str, ...] = ()
+        if opts.host_column:
+            front += (escape(target.host),)
+        if opts.zone_column:
+            front += (escape(target.zone),)
+        cells: Dict[int, Tuple[str, str, str, str]] = {}  # per pid, within one target
+        for sock in snapshot.sockets:
+            if not matches(sock):
+                continue
+            local, remote = _addresses(snapshot, sock, peers, escape)
+            proto = PROTO_LABELS[sock.proto, sock.family]
+            if opts.state:
+                back = (sock.state,)
+            for owner in sock.owners:
+                cell = cells.get(owner.pid)
+                if cell is None:
+                    cell = cells[owner.pid] = _owner_cells(owner, opts, escape)
+                yield (
+                    *front,
+                    cell[0],
+                    cell[1],
+                    cell[2],
+                    proto,
+                    local,
+                    remote,
+                    *back,
+                    cell[3],
+                )
+            if not sock.owners:
+                yield (*front, *unknown[:3], proto, local, remote, *back, unknown[3])
+
+
+def table_header(opts: TableOptions) -> Tuple[str, ...]:
+    """Return the column titles for these options."""
+    head: Tuple[str, ...] = ()
+    if opts.host_column:
+        head += ("HOST",)
+    if opts.zone_column:
+        head += ("ZONE",)
+    head += ("USER", "COMMAND", "PID", "PROTO", "LOCAL ADDRESS", "REMOTE ADDRESS")
+    if opts.state:
+        head += ("STATE",)
+    if opts.args:
+        head += ("ARGS",)
+    return head
+
+
+def render_table(result: FleetResult, filt: Filter, out: TextIO, opts: TableOptions) -> int:
+    """Write the seed's table with columns sized to fit; return the number of rows."""
+    rows: List[Sequence[str]] = list(table_rows(result, filt, opts))
+    header = table_header(opts)
+    if not opts.args:
+        header += ("",)  # rows always end with the ARGS cell, empty without -a
+    if opts.header:
+        rows.insert(0, header)
+    if not rows:
+        return 0
+    widths = [max(map(len, column)) for column in zip(*rows)]
+    # The last column is not padded; without -a it is empty, and so is its blank.
+    if opts.args:
+        fmt = " ".join(f"%-{w}s" for w in widths[:-1]) + " %s\n"
+    else:
+        fmt = " ".join(f"%-{w}s" for w in widths[:-2]) + " %s%s\n"
+    write = out.write
+    chunk: List[str] = []
+    for row in rows:
+        chunk.append(fmt % tuple(row))
+        if len(chunk) >= 4096:
+            write("".join(chunk))
+            chunk = []
+    write("".join(chunk))
+    return len(rows) - (1 if opts.header else 0)
+
+
+def _owner_json(owner: Owner) -> Dict[str, object]:
+    return {
+        "pid": owner.pid,
+        "fd": owner.fd,
+        "uid": owner.uid,
+        "user": owner.user,
+        "command": owner.command,
+        "args": owner.args,
+    }
+
+
+def socket_json(target: TargetResult, sock: Socket) -> Dict[str, object]:
+    """Return the JSON object of one socket (the documented contract)."""
+    return {
+        "host": target.host,
+        "zone": target.zone,
+        "proto": proto_label(sock),
+        "family": sock.family.value,
+        "type": sock.sock_type,
+        "state": sock.state,
+        "local_address": sock.local_address,
+        "local_port": sock.local_port,
+        "remote_address": sock.remote_address,
+        "remote_port": sock.remote_port,
+        "path": sock.path,
+        "inode": sock.inode,
+        "peer": sock.peer,
+        "uid": sock.uid,
+        "owners": [_owner_json(o) for o in sock.owners],
+    }
+
+
+def target_json(target: TargetResult, shown: int) -> Dict[str, object]:
+    """Return the JSON object of one target's status."""
+    snapshot = target.snapshot
+    return {
+        "host": target.host,
+        "zone": target.zone,
+        "status": target.status,
+        "error": target.error,
+        "sockets": shown,
+        "elapsed_ms": round(target.elapsed * 1000, 1),
+        "warnings": list(snapshot.warnings) if snapshot else [],
+    }
+
+
+def render_json(result: FleetResult, filt: Filter, out: TextIO) -> None:
+    """Write one object: ``{"targets": [...], "sockets": [...]}``."""
+    counts: Dict[int, int] = {}
+    sockets = []
+    for target, _snapshot, sock in select_sockets(result, filt):
+        counts[id(target)] = counts.get(id(target), 0) + 1
+        sockets.append(socket_json(target, sock))
+    targets = [target_json(t, counts.get(id(t), 0)) for t in result.targets]
+    json.dump({"targets": targets, "sockets": sockets}, out, indent=1)
+    out.write("\n")
+
+
+def render_jsonl(result: FleetResult, filt: Filter, out: TextIO) -> None:
+    """Write one socket object per line."""
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    for target, _snapshot, sock in select_sockets(result, filt):
+        out.write(dumps(socket_json(target, sock)))
+        out.write("\n")
+
+
+CSV_COLUMNS = (
+    "host",
+    "zone",
+    "proto",
+    "state",
+    "local_address",
+    "local_port",
+    "remote_address",
+    "remote_port",
+    "path",
+    "inode",
+    "uid",
+    "pid",
+    "fd",
+    "user",
+    "command",
+    "args",
+)
+
+
+def render_csv(
+    result: FleetResult, filt: Filter, out: TextIO, *, header: bool = True
+) -> None:
+    """Write one CSV row per (socket, owner); empty cells for unknown values."""
+    writer = csv.writer(out, lineterminator="\n")
+    if header:
+        writer.writerow(CSV_COLUMNS)
+    escape = _Escaper()
+
+    def text(value: Optional[str]) -> str:
+        return "" if value is None else escape(value)
+
+    for target, _snapshot, sock in select_sockets(result, filt):
+        base = [
+            text(target.host),
+            text(target.zone),
+            proto_label(sock),
+            sock.state,
+            sock.local_address or "",
+            "" if sock.local_port is None else sock.local_port,
+            sock.remote_address or "",
+            "" if sock.remote_port is None else sock.remote_port,
+            text(sock.path),
+            "" if sock.inode is None else sock.inode,
+            "" if sock.uid is None else sock.uid,
+        ]
+        for owner in sock.owners or (None,):
+            if owner is None:
+                writer.writerow([*base, "", "", "", "", ""])
+            else:
+                writer.writerow(
+                    [*base, owner.pid, "" if owner.fd is None else owner.fd,
+                     text(owner.user), text(owner.command), text(owner.args)]
+                )  # fmt: skip
+
+
+def render_msgpack(result: FleetResult, filt: Filter, out: IO[bytes]) -> None:
+    """Write each answered target's snapshot as a framed stream, filtered."""
+    for target in result.targets:
+        snapshot = target.snapshot
+        if snapshot is None:
+            continue
+        shown = Snapshot(
+            host=target.host,
+            zone=target.zone,
+            platform=snapshot.platform,
+            kernel=snapshot.kernel,
+            agent_version=snapshot.agent_version,
+            time=snapshot.time,
+            elapsed=snapshot.elapsed,
+            sockets=tuple(s for s in snapshot.sockets if filt.matches(s)),
+            warnings=snapshot.warnings,
+            errors=snapshot.errors,
+        )
+        for chunk in encode_snapshot(shown):
+            out.write(chunk)
+    out.flush()

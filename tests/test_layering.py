@@ -1,0 +1,43 @@
+"""Import direction: the agent must stay shippable (stdlib + msgpack only)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+FORBIDDEN = {
+    "agent": {"click", "paramiko", "controller", "cryptography"},
+    "agent.__main__": {"click", "paramiko", "controller"},
+    "agent.collect": {"click", "paramiko", "controller"},
+    "agent.linux": {"click", "paramiko", "controller"},
+    "common.wire": {"click", "paramiko", "controller", "agent"},
+    "common.format": {"click", "paramiko", "controller", "agent"},
+    "controller.cli": {"paramiko"},  # SSH is imported only when a remote target needs it
+}
+
+
+@pytest.mark.parametrize("module", sorted(FORBIDDEN))
+def test_module_imports_only_what_it_may(module: str) -> None:
+    code = f"import sys, {module}; print(' '.join(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    loaded = set(done.stdout.split())
+    top = {name.split(".")[0] for name in loaded}
+    assert not (FORBIDDEN[module] & (loaded | top))
+
+
+def test_fdscan_runs_standalone() -> None:
+    """Its source is run as a helper with -S -I: it must need nothing of ours."""
+    source = (ROOT / "agent" / "fdscan.py").read_text()
+    done = subprocess.run(
+        [sys.executable, "-S", "-I", "-c", source, str(os.getpid())],
+        capture_output=True,
+        check=True,
+    )
+    assert len(done.stdout) % 24 == 8

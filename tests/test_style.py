@@ -1,0 +1,40 @@
+"""Static checks: ruff, mypy, and the Python 3.9 floor of what is shipped into zones."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False)
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name, path=str(ROOT / ".venv" / "bin")) or shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (pip install -e '.[test]')")
+    return path
+
+
+def test_ruff() -> None:
+    done = run(tool("ruff"), "check", ".")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mypy() -> None:
+    done = run(sys.executable, "-m", "mypy")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_agent_and_common_run_on_python_3_9() -> None:
+    done = run(
+        tool("vermin"), "--target=3.9-", "--no-tips", "--violations",
+        "--eval-annotations", "--backport", "enum", "agent", "common",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
