@@ -153,6 +153,7 @@ class StreamDecoder:
             max_map_len=32,
         )
         self._fed = 0
+        self._record_end = 0  # stream offset where the last complete record ended
         self._header: Optional[dict[str, object]] = None
         self._trailer: Optional[dict[str, object]] = None
         self._sockets: List[Socket] = []
@@ -174,6 +175,7 @@ class StreamDecoder:
                 self._unpacker.feed(data[start : start + step])
                 for obj in self._unpacker:
                     self._accept(obj)
+                    self._record_end = self._unpacker.tell()
             except SchemaError:
                 raise
             except msgpack.BufferFull:
@@ -185,7 +187,7 @@ class StreamDecoder:
                 # The C unpacker builds a partial object as bytes arrive, so its
                 # buffer alone does not bound one record: count what is pending.
                 end = min(start + step, len(data))
-                pending = self._fed - len(data) + end - self._unpacker.tell()
+                pending = self._fed - len(data) + end - self._record_end
             if pending > self.limits.max_record_bytes:
                 msg = f"a record exceeds {self.limits.max_record_bytes} bytes"
                 raise SchemaError(msg)
