@@ -7,6 +7,7 @@ success, 1 with a one-line reason (and a trailer carrying it), 2 for bad argumen
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
 from typing import List
@@ -42,6 +43,7 @@ def parse_args(argv: Optional[List[str]]) -> Query:
 def main(argv: Optional[List[str]] = None) -> int:
     """Collect and write one snapshot."""
     query = parse_args(argv)
+    gc.disable()  # one short run building many small objects: nothing to collect
     out = sys.stdout.buffer
     try:
         snapshot = collect_snapshot(query)

@@ -45,7 +45,7 @@ PROC = "/proc"
 FORCE_PROC_NET_ENV = "SOCKSTAT_PROC_NET"
 # Share of the fd scan given to the helper process: the parent first spends about
 # as long on the netlink dumps as on its own part of the scan.
-HELPER_SHARE = 0.7
+HELPER_SHARE = 0.8
 RECV_BUFFER = 1 << 16  # the kernel hands out at most ~32 KiB per datagram anyway
 
 Warn = Callable[[str], None]
@@ -210,15 +210,15 @@ def _fdscan_source() -> Optional[str]:
 def merge_scans(scans: Iterable[array[int]]) -> OwnerMap:
     """Build the inode -> [(pid, fd), ...] map from flat scan triples."""
     owners: OwnerMap = {}
+    get = owners.get
     for triples in scans:
-        get = owners.get
-        for i in range(0, len(triples), 3):
-            inode = triples[i]
+        values = iter(triples)
+        for inode, pid, fd in zip(values, values, values):
             holders = get(inode)
             if holders is None:
-                owners[inode] = [(triples[i + 1], triples[i + 2])]
+                owners[inode] = [(pid, fd)]
             else:
-                holders.append((triples[i + 1], triples[i + 2]))
+                holders.append((pid, fd))
     return owners
 
 
@@ -269,7 +269,14 @@ def attach_owners(sockets: Iterable[Socket], owners: OwnerMap, info: ProcessInfo
     details = {pid: info.get(pid) for holders in owners.values() for pid, _ in holders}
     for sock in sockets:
         holders = get_holders(sock.inode) if sock.inode else None
-        if holders is not None:
+        if holders is None:
+            continue
+        if len(holders) == 1:  # the common case, without a generator
+            pid, fd = holders[0]
+            d = details[pid]
+            if d is not None:
+                sock.owners = (Owner(pid, fd, d[0], d[1], d[2], d[3]),)
+        else:
             sock.owners = tuple(
                 Owner(pid, fd, d[0], d[1], d[2], d[3])
                 for pid, fd in holders

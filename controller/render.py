@@ -25,6 +25,7 @@ from common.format import UNKNOWN
 from common.format import escape_text
 from common.format import format_endpoint
 from common.format import proto_label
+from common.schema import Family
 from common.schema import Owner
 from common.schema import Proto
 from common.schema import Snapshot
@@ -138,7 +139,6 @@ def table_rows(
     peers = UnixPeers()
     matches = filt.compile()
     unknown = _owner_cells(None, opts, escape)
-    back: Tuple[str, ...] = ()
     for target in result.targets:
         snapshot = target.snapshot
         if snapshot is None:
@@ -149,30 +149,34 @@ def table_rows(
         if opts.zone_column:
             front += (escape(target.zone),)
         cells: Dict[int, Tuple[str, str, str, str]] = {}  # per pid, within one target
+        plain = not (front or opts.state)
         for sock in snapshot.sockets:
             if not matches(sock):
                 continue
-            local, remote = _addresses(snapshot, sock, peers, escape)
-            proto = PROTO_LABELS[sock.proto, sock.family]
-            if opts.state:
-                back = (sock.state,)
-            for owner in sock.owners:
-                cell = cells.get(owner.pid)
-                if cell is None:
-                    cell = cells[owner.pid] = _owner_cells(owner, opts, escape)
-                yield (
-                    *front,
-                    cell[0],
-                    cell[1],
-                    cell[2],
-                    proto,
-                    local,
-                    remote,
-                    *back,
-                    cell[3],
+            # The hot path of a 60,000-row table: IPv4 endpoints are formatted inline.
+            if sock.family is Family.INET:
+                port = sock.local_port
+                local = (
+                    f"{sock.local_address}:{port}" if port else f"{sock.local_address}:*"
                 )
-            if not sock.owners:
-                yield (*front, *unknown[:3], proto, local, remote, *back, unknown[3])
+                port = sock.remote_port
+                remote = f"{sock.remote_address}:{port}" if port else NO_PEER
+            else:
+                local, remote = _addresses(snapshot, sock, peers, escape)
+            proto = PROTO_LABELS[sock.proto, sock.family]
+            for owner in sock.owners or (None,):
+                if owner is None:
+                    cell = unknown
+                else:
+                    found = cells.get(owner.pid)
+                    if found is None:
+                        found = cells[owner.pid] = _owner_cells(owner, opts, escape)
+                    cell = found
+                if plain:
+                    yield (cell[0], cell[1], cell[2], proto, local, remote, cell[3])
+                else:
+                    back = (sock.state,) if opts.state else ()
+                    yield (*front, *cell[:3], proto, local, remote, *back, cell[3])
 
 
 def table_header(opts: TableOptions) -> Tuple[str, ...]:
