@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import load  # noqa: E402
-from bench.common import bench_python  # noqa: E402
-from bench.common import compare  # noqa: E402
-from bench.common import peak_rss_kib  # noqa: E402
-from bench.common import table  # noqa: E402
+from bench import load
+from bench.common import bench_python
+from bench.common import compare
+from bench.common import peak_rss_kib
+from bench.common import table
 
 
 def main() -> None:
@@ -52,9 +52,13 @@ def main() -> None:
     print(f"\n{platform.node()}, {platform.release()}, Python {platform.python_version()}, "
           f"{args.rounds} rounds after a warm-up\n")  # fmt: skip
     print(table(times, "ss -tanp"))
-    ratio = statistics.median(times["sockstat -P tcp"]) / statistics.median(times["ss -tanp"])
+    ratio = statistics.median(times["sockstat -P tcp"]) / statistics.median(
+        times["ss -tanp"]
+    )
     print(f"\nsockstat / ss -tanp = {ratio:.2f} (budget 0.50)")
-    print(f"agent peak RSS (python -m agent -P tcp): {agent_rss / 1024:.1f} MiB (budget 100)")
+    print(
+        f"agent peak RSS (python -m agent -P tcp): {agent_rss / 1024:.1f} MiB (budget 100)"
+    )
     print(f"sockstat peak RSS: {sockstat_rss / 1024:.1f} MiB")
 
 
