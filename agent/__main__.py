@@ -1,7 +1,9 @@
-"""``python3 -m agent``: write one framed snapshot of this zone to stdout.
+"""``python3 -m agent``: write snapshots of this zone to stdout as a framed stream.
 
-Stdout carries only the msgpack stream; diagnostics go to stderr.  Exit 0 on
-success, 1 with a one-line reason (and a trailer carrying it), 2 for bad arguments.
+Stdout carries only msgpack; diagnostics go to stderr.  Exit 0 on success, 1 with a
+one-line reason (also carried in the stream's trailer), 2 for bad arguments.
+With ``--netns PATH`` (Linux, repeatable) it writes one snapshot per namespace, in
+order; ``--list-netns`` writes the namespaces it can see instead.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import time
 from typing import List
 from typing import Optional
 
+import msgpack
+
 from agent import __version__
-from agent.collect import collect_snapshot
 from agent.query import ALL_PROTOCOLS
 from agent.query import INET_FAMILIES
 from agent.query import Query
@@ -25,11 +28,13 @@ from common.schema import Snapshot
 from common.wire import write_snapshot
 
 
-def parse_args(argv: Optional[List[str]]) -> Query:
-    """Parse the agent's arguments into a Query."""
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    """Parse the agent's arguments; the query is in ``.query``."""
     parser = argparse.ArgumentParser(prog="python3 -m agent", description=__doc__)
     parser.add_argument("-P", dest="protocols", default="tcp,udp,unix")
     parser.add_argument("-f", dest="families", default="inet,inet6")
+    parser.add_argument("--netns", action="append", default=[], metavar="PATH")
+    parser.add_argument("--list-netns", action="store_true")
     parser.add_argument("--version", action="version", version=__version__)
     ns = parser.parse_args(argv)
     try:
@@ -37,16 +42,31 @@ def parse_args(argv: Optional[List[str]]) -> Query:
         families = frozenset(Family(f) for f in ns.families.split(",") if f)
     except ValueError as err:
         parser.error(str(err))  # exits 2
-    return Query(protocols or ALL_PROTOCOLS, families or INET_FAMILIES)
+    ns.query = Query(protocols or ALL_PROTOCOLS, families or INET_FAMILIES)
+    return ns
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Collect and write one snapshot."""
-    query = parse_args(argv)
+    """Collect and write the snapshots asked for."""
+    args = parse_args(argv)
     gc.disable()  # one short run building many small objects: nothing to collect
     out = sys.stdout.buffer
     try:
-        snapshot = collect_snapshot(query)
+        if args.list_netns:
+            from agent.netns import list_namespaces  # noqa: PLC0415 - Linux only
+
+            listing = [[n.name, n.path, n.inode, n.pid] for n in list_namespaces()]
+            out.write(msgpack.packb({"type": "sockstat-netns", "namespaces": listing}))
+            out.flush()
+            return 0
+        if args.netns:
+            from agent.collect import collect_netns_snapshots  # noqa: PLC0415
+
+            snapshots = collect_netns_snapshots(args.query, args.netns)
+        else:
+            from agent.collect import collect_snapshot  # noqa: PLC0415
+
+            snapshots = [collect_snapshot(args.query)]
     except (FleetError, OSError) as err:
         reason = f"sockstat agent: {err}"
         print(reason, file=sys.stderr)
@@ -55,7 +75,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         )
         write_snapshot(failed, out)
         return 1
-    write_snapshot(snapshot, out)
+    for snapshot in snapshots:
+        write_snapshot(snapshot, out)
     return 0
 
 

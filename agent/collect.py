@@ -1,4 +1,4 @@
-"""Take one snapshot of this zone with the backend for this OS."""
+"""Take snapshots of this zone (or of the network namespaces asked for)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Callable
 from typing import List
+from typing import Sequence
 
 from agent import __version__
 from agent.query import Query
@@ -28,12 +29,8 @@ def select_backend(platform: str = sys.platform) -> Backend:
     raise UnsupportedPlatform(msg)
 
 
-def collect_snapshot(query: Query, *, zone: str = "global") -> Snapshot:
-    """List this zone's sockets; ``zone`` is only what the agent believes it is."""
-    started = time.time()
-    clock = time.perf_counter()
-    warnings: List[str] = []
-    sockets = select_backend()(query, warnings.append)
+def new_snapshot(zone: str, started: float, elapsed: float) -> Snapshot:
+    """Return an empty snapshot of this host, described as the agent sees it."""
     uname = os.uname()
     return Snapshot(
         host=socket.gethostname(),
@@ -42,7 +39,49 @@ def collect_snapshot(query: Query, *, zone: str = "global") -> Snapshot:
         kernel=f"{uname.sysname} {uname.release}",
         agent_version=__version__,
         time=started,
-        elapsed=time.perf_counter() - clock,
-        sockets=tuple(sockets),
-        warnings=tuple(warnings),
+        elapsed=elapsed,
     )
+
+
+def collect_snapshot(query: Query, *, zone: str = "global") -> Snapshot:
+    """List this zone's sockets; ``zone`` is only what the agent believes it is."""
+    started = time.time()
+    clock = time.perf_counter()
+    warnings: List[str] = []
+    sockets = select_backend()(query, warnings.append)
+    snapshot = new_snapshot(zone, started, time.perf_counter() - clock)
+    snapshot.sockets = tuple(sockets)
+    snapshot.warnings = tuple(warnings)
+    return snapshot
+
+
+def collect_netns_snapshots(query: Query, paths: Sequence[str]) -> List[Snapshot]:
+    """Take one snapshot per Linux network namespace path, in the order given.
+
+    A namespace that cannot be read yields a snapshot carrying the error.
+    """
+    from agent.linux import collect_namespaces  # noqa: PLC0415 - Linux only
+    from agent.netns import Namespace  # noqa: PLC0415
+
+    started = time.time()
+    clock = time.perf_counter()
+    namespaces = [Namespace(path, path, 0, _pid_of(path)) for path in paths]
+    results = collect_namespaces(query, namespaces)
+    elapsed = time.perf_counter() - clock
+    snapshots = []
+    for result in results:
+        snapshot = new_snapshot(result.namespace.name, started, elapsed)
+        snapshot.sockets = tuple(result.sockets)
+        snapshot.warnings = tuple(result.warnings)
+        if result.error is not None:
+            snapshot.errors = (result.error,)
+        snapshots.append(snapshot)
+    return snapshots
+
+
+def _pid_of(path: str) -> int | None:
+    # /proc/<pid>/ns/net names its process: its /proc/<pid>/net is the fallback.
+    parts = path.split("/")
+    if len(parts) == 5 and parts[1] == "proc" and parts[2].isdigit():
+        return int(parts[2])
+    return None

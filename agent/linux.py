@@ -7,6 +7,7 @@ netlink dumps; both mostly wait in syscalls, which release the GIL.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import pwd
@@ -14,12 +15,16 @@ import socket
 import subprocess
 import sys
 from array import array
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Callable
 from typing import Dict
 from typing import Iterable
 from typing import List
 from typing import Optional
+from typing import Sequence
 from typing import Tuple
+from typing import Union
 
 from agent import fdscan
 from agent.netlink import NETLINK_SOCK_DIAG
@@ -28,6 +33,8 @@ from agent.netlink import InetDumpParser
 from agent.netlink import UnixDumpParser
 from agent.netlink import build_inet_request
 from agent.netlink import build_unix_request
+from agent.netns import Namespace
+from agent.netns import open_sockets_in
 from agent.procfs import parse_cmdline
 from agent.procfs import parse_proc_net_inet
 from agent.procfs import parse_proc_net_unix
@@ -284,32 +291,110 @@ def attach_owners(sockets: Iterable[Socket], owners: OwnerMap, info: ProcessInfo
             )
 
 
+@dataclass
+class NamespaceSockets:
+    """What one network namespace answered: its sockets, or why it could not."""
+
+    namespace: Namespace
+    sockets: List[Socket] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+    error: Optional[str] = None
+    gone: bool = False  # the namespace vanished between listing and entering
+
+
 def list_sockets(query: Query, warn: Warn) -> List[Socket]:
     """List the sockets of this network namespace with their owners."""
+    here = Namespace("global", None, 0)
+    (result,) = collect_namespaces(query, [here])
+    for message in result.warnings:
+        warn(message)
+    if result.error is not None:
+        raise OSError(result.error)
+    return result.sockets
+
+
+def collect_namespaces(
+    query: Query, namespaces: Sequence[Namespace]
+) -> List[NamespaceSockets]:
+    """List the sockets of several network namespaces with one /proc/*/fd scan.
+
+    Socket inodes are global to the host, so one scan maps owners in every
+    namespace; the tables are dumped through a diag socket created inside each.
+    """
+    results = [NamespaceSockets(ns) for ns in namespaces]
     names = [name for name in os.listdir(PROC) if name.isdigit()]
     helper_names, own_names = split_by_fd_count(names, HELPER_SHARE)
     with HelperScan(helper_names) as helper:
-        records = read_table(query, warn)
+        paths = [ns.path for ns in namespaces if ns.path is not None]
+        if os.environ.get(FORCE_PROC_NET_ENV):
+            paths = []  # every namespace through /proc/<pid>/net
+        entered = open_sockets_in(paths, open_diag_socket) if paths else {}
+        for result in results:
+            read_namespace(query, result, entered)
         own: array[int] = array("q")
         denied = fdscan.scan(own_names, own)
         helper_denied, helped = helper.result()
     owners = merge_scans((own, helped))
-    if denied + helper_denied:
-        count = denied + helper_denied
-        warn(f"cannot read the open files of {count} processes (permission denied)")
-    attach_owners(records, owners, ProcessInfo())
-    sockets = records
-    unowned = sum(1 for s in sockets if not s.owners)
-    if unowned:
-        warn(
-            f"{unowned} sockets have no visible owner "
-            "(TIME_WAIT, or held by processes this user cannot inspect)"
-        )
-    return sockets
+    info = ProcessInfo()
+    for result in results:
+        if result.error is not None:
+            continue
+        if denied + helper_denied:
+            count = denied + helper_denied
+            result.warnings.append(
+                f"cannot read the open files of {count} processes (permission denied)"
+            )
+        attach_owners(result.sockets, owners, info)
+        unowned = sum(1 for s in result.sockets if not s.owners)
+        if unowned:
+            result.warnings.append(
+                f"{unowned} sockets have no visible owner "
+                "(TIME_WAIT, or held by processes this user cannot inspect)"
+            )
+    return results
+
+
+def read_namespace(
+    query: Query,
+    result: NamespaceSockets,
+    entered: Dict[str, Union[socket.socket, OSError]],
+) -> None:
+    """Read one namespace's tables into ``result``, through its diag socket if any."""
+    ns, warn = result.namespace, result.warnings.append
+    if ns.path is None:
+        result.sockets = read_table(query, warn)
+        return
+    sock = entered.get(ns.path, OSError(errno.EPERM, "not entered"))
+    if isinstance(sock, socket.socket):
+        with sock:
+            try:
+                result.sockets = dump_netlink(query, sock, warn)
+            except OSError as err:
+                failure: OSError = err
+            else:
+                return
+    else:
+        failure = sock
+    if failure.errno == errno.ENOENT and not os.path.exists(ns.path):
+        result.error, result.gone = f"network namespace {ns.path} no longer exists", True
+        return
+    # Without CAP_SYS_ADMIN there is no setns(2), but a process's /proc/<pid>/net
+    # files show its namespace's tables to anyone (reference/linux.md §1.9).
+    if ns.pid is not None:
+        try:
+            result.sockets = read_proc_net(query, f"{PROC}/{ns.pid}/net")
+        except OSError as err:
+            result.error = f"cannot read /proc/{ns.pid}/net: {err.strerror}"
+        else:
+            reason = failure.strerror or str(failure)
+            warn(f"sock_diag unavailable there ({reason}); read /proc/{ns.pid}/net")
+        return
+    reason = failure.strerror or str(failure)
+    result.error = f"cannot enter network namespace {ns.path}: {reason}"
 
 
 def read_table(query: Query, warn: Warn) -> List[Socket]:
-    """Dump the socket tables through sock_diag, else from /proc/net."""
+    """Dump this namespace's socket tables through sock_diag, else from /proc/net."""
     if os.environ.get(FORCE_PROC_NET_ENV):
         return read_proc_net(query)
     try:

@@ -124,6 +124,13 @@ def encode_snapshot(snapshot: Snapshot, *, batch: int = 2048) -> Iterator[bytes]
     yield b"".join(chunk)
 
 
+def decode_snapshots(data: bytes, limits: Limits = DEFAULT_LIMITS) -> List[Snapshot]:
+    """Decode a complete stream of one or more snapshots."""
+    decoder = StreamDecoder(limits)
+    decoder.feed(data)
+    return decoder.finish_all()
+
+
 def write_snapshot(snapshot: Snapshot, out: BinaryIO) -> None:
     """Write a snapshot's framed stream to a binary file."""
     for chunk in encode_snapshot(snapshot):
@@ -134,7 +141,8 @@ def write_snapshot(snapshot: Snapshot, out: BinaryIO) -> None:
 class StreamDecoder:
     """Incremental, bounded, validating decoder of one agent stream.
 
-    Feed bytes as they arrive; ``finish()`` returns the Snapshot or raises SchemaError.
+    Feed bytes as they arrive; ``finish()`` returns the Snapshot or raises SchemaError
+    (``finish_all()`` when one agent reports several namespaces, one after another).
     Host and zone in the header are kept only as the agent's claim: the controller
     names targets itself.
     """
@@ -154,9 +162,10 @@ class StreamDecoder:
         )
         self._fed = 0
         self._record_end = 0  # stream offset where the last complete record ended
-        self._header: Optional[dict[str, object]] = None
-        self._trailer: Optional[dict[str, object]] = None
+        self._header: Optional[dict[str, object]] = None  # of the snapshot being read
         self._sockets: List[Socket] = []
+        self._total = 0
+        self._done: List[Snapshot] = []
 
     @property
     def bytes_fed(self) -> int:
@@ -181,7 +190,7 @@ class StreamDecoder:
             except msgpack.BufferFull:
                 pending = self.limits.max_record_bytes + 1
             except (ValueError, TypeError, msgpack.UnpackException) as err:
-                msg = f"undecodable msgpack: {err}"
+                msg = f"undecodable msgpack: {str(err) or type(err).__name__}"
                 raise SchemaError(msg) from None
             else:
                 # The C unpacker builds a partial object as bytes arrive, so its
@@ -193,20 +202,52 @@ class StreamDecoder:
                 raise SchemaError(msg)
 
     def finish(self) -> Snapshot:
-        """Return the snapshot; raise SchemaError unless the stream was complete."""
+        """Return the one snapshot of the stream; raise SchemaError unless complete."""
+        snapshots = self.finish_all()
+        if len(snapshots) != 1:
+            msg = f"expected one snapshot, got {len(snapshots)}"
+            raise SchemaError(msg)
+        return snapshots[0]
+
+    def finish_all(self) -> List[Snapshot]:
+        """Return every snapshot of the stream (an agent asked for several zones)."""
+        if self._header is not None or self._record_end != self._fed:
+            where = "inside the header"
+            if self._header is not None:
+                where = f"after {len(self._sockets)} sockets"
+            msg = f"stream cut off {where} (no trailer): the agent did not finish"
+            raise SchemaError(msg)
+        if not self._done:
+            msg = "empty stream: no header"
+            raise SchemaError(msg)
+        return self._done
+
+    @property
+    def complete(self) -> List[Snapshot]:
+        """The snapshots decoded so far."""
+        return self._done
+
+    def _accept(self, obj: object) -> None:
         if self._header is None:
-            msg = "empty stream: no header" if not self._fed else "stream has no header"
+            self._header = _check_header(obj)
+        elif isinstance(obj, list):
+            if self._total >= self.limits.max_sockets:
+                msg = f"more than {self.limits.max_sockets} sockets"
+                raise SchemaError(msg)
+            self._sockets.append(socket_from_wire(obj, len(self._sockets)))
+            self._total += 1
+        elif isinstance(obj, dict) and obj.get("type") == TRAILER:
+            count = obj.get("count")
+            if type(count) is not int or count != len(self._sockets):
+                msg = f"trailer count {count!r} != {len(self._sockets)} sockets received"
+                raise SchemaError(msg)
+            self._done.append(self._snapshot(self._header, obj))
+            self._header, self._sockets = None, []
+        else:
+            msg = f"unexpected {type(obj).__name__} in stream"
             raise SchemaError(msg)
-        if self._trailer is None:
-            msg = (
-                f"stream cut off after {len(self._sockets)} sockets "
-                "(no trailer): the agent did not finish"
-            )
-            raise SchemaError(msg)
-        if self._unpacker.tell() != self._fed:
-            msg = "trailing bytes after the trailer"
-            raise SchemaError(msg)
-        head, tail = self._header, self._trailer
+
+    def _snapshot(self, head: dict[str, object], tail: dict[str, object]) -> Snapshot:
         return Snapshot(
             host=_text(head, "host"),
             zone=_text(head, "zone"),
@@ -219,27 +260,6 @@ class StreamDecoder:
             warnings=self._messages(tail, "warnings"),
             errors=self._messages(tail, "errors"),
         )
-
-    def _accept(self, obj: object) -> None:
-        if self._trailer is not None:
-            msg = "data after the trailer"
-            raise SchemaError(msg)
-        if self._header is None:
-            self._header = _check_header(obj)
-        elif isinstance(obj, list):
-            if len(self._sockets) >= self.limits.max_sockets:
-                msg = f"more than {self.limits.max_sockets} sockets"
-                raise SchemaError(msg)
-            self._sockets.append(socket_from_wire(obj, len(self._sockets)))
-        elif isinstance(obj, dict) and obj.get("type") == TRAILER:
-            count = obj.get("count")
-            if type(count) is not int or count != len(self._sockets):
-                msg = f"trailer count {count!r} != {len(self._sockets)} sockets received"
-                raise SchemaError(msg)
-            self._trailer = obj
-        else:
-            msg = f"unexpected {type(obj).__name__} in stream"
-            raise SchemaError(msg)
 
     def _messages(self, tail: dict[str, object], key: str) -> Tuple[str, ...]:
         items = tail.get(key, [])

@@ -32,8 +32,8 @@ from common.schema import Snapshot
 from common.schema import Socket
 from common.wire import encode_snapshot
 from controller.filters import Filter
-from controller.run import FleetResult
-from controller.run import TargetResult
+from controller.results import FleetResult
+from controller.results import TargetResult
 
 FORMATS = ("table", "json", "jsonl", "csv", "msgpack")
 

@@ -15,6 +15,7 @@ from common.schema import Socket
 from common.wire import Limits
 from common.wire import StreamDecoder
 from common.wire import decode_snapshot
+from common.wire import decode_snapshots
 from common.wire import encode_snapshot
 from common.wire import header_to_wire
 from common.wire import socket_to_wire
@@ -105,7 +106,8 @@ def test_fed_byte_by_byte() -> None:
         (pack(HEADER, trailer_to_wire(3, 0, (), ())), "trailer count 3 != 0"),
         (pack(HEADER, [1, 2]), "socket 0: 2 fields"),
         (pack(HEADER, [*socket_to_wire(make_socket())[:-1], "x"]), "bad owners"),
-        (pack(HEADER, trailer_to_wire(0, 0, (), ()), {"x": 1}), "data after the trailer"),
+        (pack(HEADER, trailer_to_wire(0, 0, (), ()), {"x": 1}), "does not start with"),
+        (pack(HEADER, trailer_to_wire(0, 0, (), ()), HEADER), "cut off after 0 sockets"),
         (b"\xc1\xc1\xc1", "undecodable msgpack"),
         (pack(HEADER) + b"\x92\x01", "cut off"),
     ],
@@ -181,3 +183,11 @@ def test_errors_travel_in_the_trailer() -> None:
     failed = make_snapshot()
     failed.errors = ("sock_diag: permission denied",)
     assert decode_snapshot(encode(failed)).errors == ("sock_diag: permission denied",)
+
+
+def test_several_snapshots_in_one_stream() -> None:
+    first, second = make_snapshot((make_socket(),)), make_snapshot((make_socket(),) * 2)
+    data = encode(first) + encode(second)
+    assert [len(s.sockets) for s in decode_snapshots(data)] == [1, 2]
+    with pytest.raises(SchemaError, match="expected one snapshot, got 2"):
+        decode_snapshot(data)

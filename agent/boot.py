@@ -1,0 +1,75 @@
+"""Stage two of the zero-install agent: run it from a zip held in memory.
+
+The controller sends this file's source and a zip of agent/, common/ and msgpack's
+pure-Python modules on the target's stdin; a one-line ``python3 -c`` reads both and
+calls boot().  Nothing is written to the target's disk.  Stdlib only, Python 3.9+.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import io
+import sys
+import zipfile
+from types import ModuleType
+from typing import List
+from typing import NoReturn
+from typing import Optional
+from typing import Sequence
+
+
+class ZipSource(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Import modules from the shipped zip, ahead of anything installed."""
+
+    def __init__(self, data: bytes) -> None:
+        self.zip = zipfile.ZipFile(io.BytesIO(data))
+        self.names = set(self.zip.namelist())
+
+    def _path(self, fullname: str) -> Optional[str]:
+        base = fullname.replace(".", "/")
+        for path in (base + "/__init__.py", base + ".py"):
+            if path in self.names:
+                return path
+        return None
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Optional[Sequence[str]] = None,
+        target: Optional[ModuleType] = None,
+    ) -> Optional[importlib.machinery.ModuleSpec]:
+        found = self._path(fullname)
+        if found is None:
+            return None
+        package = found.endswith("/__init__.py")
+        spec = importlib.util.spec_from_loader(fullname, self, is_package=package)
+        if spec is not None:
+            spec.origin = "<sockstat>/" + found
+        return spec
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        return None
+
+    def exec_module(self, module: ModuleType) -> None:
+        spec = module.__spec__
+        path = self._path(spec.name) if spec is not None else None
+        if path is None:
+            msg = f"{module.__name__} is not in the payload"
+            raise ImportError(msg)
+        module.__file__ = "<sockstat>/" + path
+        code = compile(self.zip.read(path), module.__file__, "exec")
+        exec(code, module.__dict__)  # noqa: S102 - the agent's own source, from the zip
+
+    def get_source(self, fullname: str) -> Optional[str]:
+        path = self._path(fullname)
+        return self.zip.read(path).decode("utf-8") if path else None
+
+
+def boot(data: bytes, argv: List[str]) -> NoReturn:
+    """Run the shipped agent with these arguments and exit with its status."""
+    sys.meta_path.insert(0, ZipSource(data))
+    from agent.__main__ import main  # noqa: PLC0415 - only importable after the line above
+
+    sys.exit(main(argv))

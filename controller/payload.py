@@ -1,0 +1,103 @@
+"""The zero-install agent: one payload per run, and the command line that boots it.
+
+The payload (sent on the target's stdin) is agent/boot.py's source followed by a zip
+of agent/, common/ and msgpack's pure-Python modules, taken from the installed
+packages.  The command finds a Python 3.9+ in one round trip; where there is none it
+runs the zone's own ss or netstat instead and says so in a marker line.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import List
+from typing import Sequence
+
+import msgpack
+
+import agent
+import common
+
+FALLBACK_MARKER = b"#sockstat-fallback "
+# msgpack's pure-Python modules (msgpack/__init__.py falls back to .fallback when
+# its C extension is missing, as it is in the payload).
+MSGPACK_MODULES = ("__init__.py", "exceptions.py", "ext.py", "fallback.py")
+PYTHONS = (
+    "python3",
+    "python3.13",
+    "python3.12",
+    "python3.11",
+    "python3.10",
+    "python3.9",
+    "/opt/local/bin/python3",
+    "/usr/bin/python3",
+)
+# Reads the boot source and the zip from stdin; runs on any Python 3 (checked 3.9+
+# by the shell first).
+BOOT_COMMAND = (
+    "import sys;d=sys.stdin.buffer.read();n=int.from_bytes(d[:4],'big');"
+    "g={'__name__':'sockstat_boot'};exec(compile(d[4:4+n],'<sockstat-boot>','exec'),g);"
+    "g['boot'](d[4+n:],sys.argv[1:])"
+)
+# $1 is BOOT_COMMAND, the rest the agent's arguments.  Prints the fallback marker
+# line, the reason, then the tool's output, when no usable Python exists.
+DISCOVERY_SCRIPT = r"""boot=$1; shift
+old=
+for p in {pythons}; do
+  command -v "$p" >/dev/null 2>&1 || continue
+  v=$("$p" -c 'import sys; print("%d.%d" % sys.version_info[:2]);
+sys.exit(sys.version_info < (3, 9))' </dev/null 2>/dev/null)
+  case $? in
+    0) exec "$p" -c "$boot" "$@" ;;
+    1) [ -n "$v" ] && [ -z "$old" ] && old="$p is Python $v" ;;
+  esac
+done
+if [ -n "$old" ]; then why="$old, older than 3.9"; else why="no python3 found"; fi
+if [ "$(uname -s)" = SunOS ]; then
+  if out=$(netstat -anu 2>/dev/null); then tool="netstat -anu"
+  elif out=$(netstat -an 2>/dev/null); then tool="netstat -an"
+  else echo "sockstat: $why, and netstat failed" >&2; exit 127
+  fi
+else
+  if out=$(ss -tuanpe 2>/dev/null); then tool="ss -tuanpe"
+  elif out=$(netstat -tuanp 2>/dev/null); then tool="netstat -tuanp"
+  else echo "sockstat: $why, and neither ss nor netstat worked" >&2; exit 127
+  fi
+fi
+printf '#sockstat-fallback %s\t%s\n' "$tool" "$why"
+printf '%s\n' "$out"
+"""
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What one run sends to every target: the stdin bytes and the command."""
+
+    stdin: bytes
+
+    def argv(self, agent_args: Sequence[str]) -> List[str]:
+        """Return the argv that boots the agent (or the fallback) with these args."""
+        script = DISCOVERY_SCRIPT.format(pythons=" ".join(PYTHONS))
+        return ["/bin/sh", "-c", script, "sockstat", BOOT_COMMAND, *agent_args]
+
+
+def _add_package(archive: zipfile.ZipFile, package: Path, prefix: str) -> None:
+    for path in sorted(package.glob("*.py")):
+        archive.write(path, f"{prefix}/{path.name}")
+
+
+@lru_cache(maxsize=1)
+def build_payload() -> Payload:
+    """Build the payload once per run from the installed packages."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        _add_package(archive, Path(agent.__file__).parent, "agent")
+        _add_package(archive, Path(common.__file__).parent, "common")
+        msgpack_dir = Path(msgpack.__file__).parent
+        for name in MSGPACK_MODULES:
+            archive.write(msgpack_dir / name, f"msgpack/{name}")
+    boot = (Path(agent.__file__).parent / "boot.py").read_bytes()
+    return Payload(len(boot).to_bytes(4, "big") + boot + buffer.getvalue())

@@ -1,0 +1,71 @@
+"""What a run produced: a status per target, the snapshots, and the exit code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from typing import List
+from typing import Optional
+
+from common.schema import Snapshot
+
+# Target statuses: "ok" or an error code, each with a one-line message.
+OK = "ok"
+FALLBACK = "fallback"  # answered by the zone's own ss/netstat: fewer columns
+SKIPPED = "skipped"  # not surveyed on purpose (a hardware VM, a zone not running)
+AGENT_ERROR = "agent-error"  # the agent failed or exited non-zero
+BAD_OUTPUT = "bad-output"  # what came back is not a valid snapshot stream
+TIMEOUT = "timeout"
+NO_PYTHON = "no-python"  # and no ss/netstat either
+ZONE_ENTRY_FAILED = "zone-entry-failed"
+ZONE_GONE = "zone-gone"
+NOT_FAILED = frozenset({OK, FALLBACK, SKIPPED})
+
+# Exit codes (design.md): the rest of the output is produced in every case.
+EXIT_OK = 0  # every target answered
+EXIT_PARTIAL = 1  # some targets failed
+EXIT_USAGE = 2  # bad command line or configuration
+EXIT_NONE = 3  # no target answered
+
+
+@dataclass
+class TargetResult:
+    """What one target (a host, or a zone of a host) answered."""
+
+    host: str
+    zone: str
+    status: str
+    error: Optional[str] = None
+    elapsed: float = 0.0  # seconds, as the controller measured it
+    snapshot: Optional[Snapshot] = None
+
+    @property
+    def label(self) -> str:
+        """The name used in every message about this target."""
+        return f"{self.host}/{self.zone}"
+
+    @property
+    def failed(self) -> bool:
+        """Whether the target should have answered and did not."""
+        return self.status not in NOT_FAILED
+
+
+@dataclass
+class FleetResult:
+    """Every target of a run, answered or not, in a stable order."""
+
+    targets: List[TargetResult] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 if no target failed, 3 if every surveyed target failed, 1 otherwise."""
+        failed = sum(1 for t in self.targets if t.failed)
+        if not failed:
+            return EXIT_OK
+        tried = sum(1 for t in self.targets if t.status != SKIPPED)
+        return EXIT_NONE if failed == tried else EXIT_PARTIAL
+
+    @property
+    def failures(self) -> List[TargetResult]:
+        """Targets that did not answer."""
+        return [t for t in self.targets if t.failed]

@@ -1,0 +1,125 @@
+"""Zones of a host: illumos zones (zoneadm/zlogin) or Linux network namespaces.
+
+On illumos a zone's sockets can only be read from inside it (the kernel filters the
+MIB by the caller's zone), so the agent is started there with ``zlogin``.  A zone's
+name always comes from what the controller listed and entered, never from an agent.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shlex
+from dataclasses import dataclass
+from typing import List
+from typing import Optional
+from typing import Sequence
+
+from common.errors import FleetError
+from common.errors import ParseError
+
+GLOBAL = "global"
+# zonecfg(8): a name starts with an alphanumeric and holds alphanumerics, "-", "_"
+# and "."; ZONENAME_MAX is 64 with the NUL (<sys/zone.h>).
+ZONE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
+HARDWARE_VM_BRANDS = frozenset({"kvm", "bhyve"})  # guests' sockets are not the zone's
+ZONEADM_FIELDS = ("zoneid", "name", "state", "path", "uuid", "brand", "iptype", "did")
+
+
+class ZoneSelectionError(FleetError):
+    """-z named no existing zone."""
+
+
+@dataclass(frozen=True)
+class Zone:
+    """One line of ``zoneadm list -p``."""
+
+    zoneid: str
+    name: str
+    state: str
+    path: str
+    uuid: str
+    brand: str
+    iptype: str
+
+
+def split_zoneadm_line(line: str) -> List[str]:
+    r"""Split a ``zoneadm list -p`` line on ``:``, honouring ``\:`` escapes.
+
+    >>> split_zoneadm_line(r"1:web:running:/zones/a\:b:u:joyent:excl:7")
+    ['1', 'web', 'running', '/zones/a:b', 'u', 'joyent', 'excl', '7']
+    """
+    fields: List[str] = []
+    current: List[str] = []
+    chars = iter(line)
+    for char in chars:
+        if char == "\\":
+            following = next(chars, "")
+            current.append(following if following == ":" else char + following)
+        elif char == ":":
+            fields.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    fields.append("".join(current))
+    return fields
+
+
+def parse_zoneadm(text: str, *, source: str = "zoneadm list -p") -> List[Zone]:
+    """Parse ``zoneadm list -p``: 7 fields upstream, 8 on SmartOS (a trailing did)."""
+    zones = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = split_zoneadm_line(line)
+        if len(fields) not in (7, 8):
+            msg = f"malformed line {lineno} in {source}: {line!r}"
+            raise ParseError(msg, source=source, lineno=lineno)
+        zones.append(Zone(*fields[:7]))
+    return zones
+
+
+def valid_zone_name(name: str) -> bool:
+    """Whether a name is a legal zone name (and so safe to hand to zlogin)."""
+    return ZONE_NAME.match(name) is not None
+
+
+def select_zones(names: Sequence[str], patterns: Optional[Sequence[str]]) -> List[str]:
+    """Return the names matched by shell-style patterns (all when None), in order.
+
+    Raises ZoneSelectionError naming the zones that exist when a pattern matches none.
+    """
+    if patterns is None:
+        return list(names)
+    chosen = set()
+    for pattern in patterns:
+        matched = fnmatch.filter(names, pattern)
+        if not matched:
+            known = ", ".join(names) or "none"
+            msg = f"no zone matches {pattern!r}; zones here: {known}"
+            raise ZoneSelectionError(msg)
+        chosen.update(matched)
+    return [name for name in names if name in chosen]
+
+
+@dataclass(frozen=True)
+class Zlogin:
+    """The hop into an illumos zone."""
+
+    zone: str
+
+    @property
+    def label(self) -> str:
+        """How this hop appears in a target's label."""
+        return self.zone
+
+    def wrap(self, argv: Sequence[str]) -> List[str]:
+        """Return argv run inside the zone.
+
+        zlogin(1) joins its arguments into one string for the zone's shell, so the
+        inner argv is quoted here.  -Q suppresses the connection banners.
+        """
+        if not valid_zone_name(self.zone):
+            msg = f"invalid zone name {self.zone!r}"
+            raise ValueError(msg)
+        return ["zlogin", "-Q", self.zone, shlex.join(argv)]

@@ -1,0 +1,291 @@
+"""-Z and -z over real network namespaces, and over illumos zones played by stubs.
+
+Linux: namespaces made with ``ip netns add``, a socket holder in each, surveyed
+in-process with setns.  illumos: tests/stubs/zoneadm and tests/stubs/zlogin stand in
+for the real tools and map each zone onto one of those namespaces, so the agent is
+shipped over zlogin's stdin and booted from memory exactly as in a real zone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.linux import collect_namespaces
+from agent.netns import list_namespaces
+from agent.query import Query
+from tests.conftest import TESTS
+from tests.conftest import Holder
+from tests.conftest import require
+from tests.conftest import require_root
+from tests.conftest import require_tool
+from tests.conftest import run_sockstat
+from tests.conftest import start_holder
+from tests.conftest import stop_holder
+
+pytestmark = pytest.mark.live
+STUBS = TESTS / "stubs"
+ZONES = 5
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def netns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Holder]]:
+    """Five named network namespaces, each with a process holding sockets in it."""
+    require(os.geteuid() == 0, "network namespaces need root")
+    require_tool("ip")
+    tag = uuid.uuid4().hex[:6]
+    names = [f"sst{tag}{i}" for i in range(ZONES)]
+    holders: dict[str, Holder] = {}
+    try:
+        for name in names:
+            ip("netns", "add", name)
+            ip("-n", name, "link", "set", "lo", "up")
+            directory = tmp_path_factory.mktemp(name)
+            holders[name] = start_holder(directory, ["ip", "netns", "exec", name])
+        yield holders
+    finally:
+        for held in holders.values():
+            stop_holder(held)
+        for name in names:
+            subprocess.run(
+                ["ip", "netns", "delete", name], check=False, capture_output=True
+            )
+
+
+def survey(
+    *args: str, env: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any], str]:
+    done = run_sockstat("--format", "json", "-u", *args, env=env)
+    return done.returncode, json.loads(done.stdout), done.stderr
+
+
+def sockets_of(doc: dict[str, Any], zone: str) -> dict[int, dict[str, Any]]:
+    return {s["inode"]: s for s in doc["sockets"] if s["zone"] == zone and s["inode"]}
+
+
+def test_every_namespace_is_a_zone(netns: dict[str, Holder], holder: Holder) -> None:
+    code, doc, stderr = survey("-Z")
+    assert code == 0, stderr
+    statuses = {t["zone"]: t["status"] for t in doc["targets"]}
+    for name, held in netns.items():
+        assert statuses[name] == "ok"
+        found = sockets_of(doc, name)
+        for sock in ("tcp4_listen", "tcp4_client", "tcp6_server", "udp4", "unix_listen"):
+            entry = found[held.inode(sock)]
+            assert {(o["pid"], o["command"]) for o in entry["owners"]} == {
+                (held.pid, "sockholder")
+            }
+        shared = found[held.inode("shared")]
+        assert {o["pid"] for o in shared["owners"]} == {held.pid, held.child}
+        # Each namespace has its own loopback: the same port can exist in several.
+        assert all(s["zone"] == name for s in found.values())
+    # The host's own namespace is the zone "global", with the host's sockets.
+    assert statuses["global"] == "ok"
+    assert holder.inode("tcp4_listen") in sockets_of(doc, "global")
+    assert next(iter(netns.values())).inode("tcp4_listen") not in sockets_of(doc, "global")
+
+
+def test_z_selects_zones_by_glob(netns: dict[str, Holder]) -> None:
+    first, second = sorted(netns)[:2]
+    code, doc, _ = survey("-z", first, "-z", second[:-1] + "[1]")
+    assert code == 0
+    assert [t["zone"] for t in doc["targets"]] == [first, second]
+    assert {s["zone"] for s in doc["sockets"]} == {first, second}
+
+
+def test_z_matching_nothing_names_the_zones(netns: dict[str, Holder]) -> None:
+    done = run_sockstat("-z", "no-such-zone*")
+    assert done.returncode == 2
+    assert "no zone matches 'no-such-zone*'" in done.stderr
+    assert sorted(netns)[0] in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_table_has_zone_column_first(netns: dict[str, Holder]) -> None:
+    name = sorted(netns)[0]
+    done = run_sockstat("-z", name, "-P", "tcp", "-l")
+    header, *rows = done.stdout.splitlines()
+    assert header.split()[:3] == ["ZONE", "USER", "COMMAND"]
+    port = netns[name].port("tcp4_listen")
+    row = next(r for r in rows if f"127.0.0.1:{port} " in r)
+    assert row.split()[:4] == [name, "root", "sockholder", str(netns[name].pid)]
+
+
+def test_namespace_that_vanishes_is_reported_not_fatal(netns: dict[str, Holder]) -> None:
+    name = f"sstgone{uuid.uuid4().hex[:6]}"
+    ip("netns", "add", name)
+    listed = {ns.name: ns for ns in list_namespaces()}
+    ip("netns", "delete", name)
+    keep = sorted(netns)[0]
+    results = collect_namespaces(Query(), [listed[name], listed[keep]])
+    assert results[0].gone
+    assert "no longer exists" in (results[0].error or "")
+    assert results[1].error is None
+    assert netns[keep].inode("tcp4_listen") in {s.inode for s in results[1].sockets}
+
+
+def test_unnamed_namespace_gets_a_readable_stable_name(tmp_path: Path) -> None:
+    require_root()
+    require_tool("unshare")
+    up = 'ip link set lo up && exec "$@"'
+    held = start_holder(tmp_path, ["unshare", "--net", "/bin/sh", "-c", up, "sh"])
+    try:
+        inode = os.stat(f"/proc/{held.pid}/ns/net").st_ino
+        code, doc, stderr = survey("-Z")
+        assert code == 0, stderr
+        zone = f"sockholder-{inode}"
+        assert zone in {t["zone"] for t in doc["targets"]}
+        assert held.inode("unix_listen") in sockets_of(doc, zone)
+    finally:
+        stop_holder(held)
+
+
+def test_escape_sequences_from_a_zone_are_escaped(
+    tmp_path: Path, netns: dict[str, Holder]
+) -> None:
+    name = sorted(netns)[0]
+    evil = tmp_path / "x\x1b]0;pwned\x07y"
+    evil.mkdir()
+    held = start_holder(evil, ["ip", "netns", "exec", name])
+    try:
+        done = run_sockstat("-z", name, "-a", "-P", "tcp")
+        assert "\x1b" not in done.stdout
+        assert "\x07" not in done.stdout
+        line = next(r for r in done.stdout.splitlines() if f" {held.pid} " in r)
+        assert "x\\x1b]0;pwned\\x07y" in line
+    finally:
+        stop_holder(held)
+
+
+# -- the illumos code path, through the zoneadm and zlogin stubs ---------------------
+
+MODES = {
+    "hung": "hang",
+    "junk": "garbage",
+    "cut": "cutoff",
+    "ex3": "exit3",
+    "gone": "gone",
+    "nopy": "nopython",
+    "oldpy": "oldpython",
+}
+
+
+@pytest.fixture(scope="module")
+def illumos(
+    netns: dict[str, Holder], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """Environment that puts the stubs first on PATH, with zones mapped onto netns."""
+    names = sorted(netns)
+    zones: list[dict[str, Any]] = [
+        {"name": f"z{i}", "netns": name, "brand": "joyent", "did": i}
+        for i, name in enumerate(names)
+    ]
+    zones += [{"name": z, "netns": names[0], "mode": m} for z, m in MODES.items()]
+    zones.append({"name": "vm1", "netns": names[0], "brand": "bhyve"})
+    zones.append({"name": "odd", "netns": names[0], "path": "/zones/a:b:c"})
+    directory = tmp_path_factory.mktemp("zones")
+    config = directory / "zones.json"
+    config.write_text(json.dumps({"zones": zones}))
+    return {
+        "PATH": f"{STUBS}:{os.environ['PATH']}",
+        "SOCKSTAT_STUB_ZONES": str(config),
+        "SOCKSTAT_STUB_LOG": str(directory / "zlogin.log"),
+    }
+
+
+def test_illumos_zones_through_zlogin(
+    netns: dict[str, Holder], illumos: dict[str, str]
+) -> None:
+    zones = [f"z{i}" for i in range(ZONES)]
+    code, doc, stderr = survey("-z", "z*", "-z", "odd", env=illumos)
+    assert code == 0, stderr
+    assert [t["zone"] for t in doc["targets"]] == [*zones, "odd"]
+    for zone, name in zip(zones, sorted(netns)):
+        held = netns[name]
+        found = sockets_of(doc, zone)
+        listener = found[held.inode("tcp4_listen")]
+        assert listener["owners"][0]["pid"] == held.pid
+        assert listener["owners"][0]["command"] == "sockholder"
+        assert listener["owners"][0]["user"] == "root"
+        assert held.report["path"] == found[held.inode("unix_listen")]["path"]
+    calls = [
+        json.loads(line)
+        for line in Path(illumos["SOCKSTAT_STUB_LOG"]).read_text().splitlines()
+    ]
+    first = next(c for c in calls if c[1] == "z0")
+    assert first[0] == "-Q"
+    assert len(first) == 3  # one quoted string for the zone's shell
+    assert first[2].startswith("/bin/sh -c ")
+
+
+def test_illumos_global_zone_is_surveyed_in_place(
+    holder: Holder, illumos: dict[str, str]
+) -> None:
+    code, doc, _ = survey("-z", "global", env=illumos)
+    assert code == 0
+    assert holder.inode("tcp4_listen") in sockets_of(doc, "global")
+
+
+def test_each_failure_is_one_zone_status(
+    netns: dict[str, Holder], illumos: dict[str, str]
+) -> None:
+    code, doc, stderr = survey("-Z", "--timeout", "4", env=illumos)
+    assert code == 1
+    by_zone = {t["zone"]: t for t in doc["targets"]}
+    expected = {
+        "hung": ("timeout", "no complete answer within 4s"),
+        "junk": ("bad-output", "undecodable msgpack"),
+        "cut": ("bad-output", "cut off"),
+        "ex3": ("agent-error", "exit status 3"),
+        "gone": ("zone-entry-failed", "not running"),
+        "nopy": ("fallback", "no python3 found; listed by ss -tuanpe"),
+        "oldpy": ("fallback", "is Python 3.6, older than 3.9"),
+        "vm1": ("skipped", "hardware VM (bhyve)"),
+    }
+    for zone, (status, message) in expected.items():
+        assert by_zone[zone]["status"] == status, by_zone[zone]
+        assert message in by_zone[zone]["error"]
+    for zone in [f"z{i}" for i in range(ZONES)] + ["global"]:
+        assert by_zone[zone]["status"] == "ok"
+    # The zones that failed are one line each on stderr; the others are all reported.
+    for zone in ("hung", "junk", "cut", "ex3", "gone"):
+        assert sum(f"/{zone}: " in line for line in stderr.splitlines()) == 1, stderr
+    assert "Traceback" not in stderr
+    # The fallback still lists the zone's sockets, owners without user or args.
+    held = netns[sorted(netns)[0]]
+    fallback = sockets_of(doc, "nopy")[held.inode("tcp4_listen")]
+    assert fallback["owners"][0]["pid"] == held.pid
+    assert fallback["owners"][0]["user"] is None
+
+
+def test_zlogin_refusing_a_zone(illumos: dict[str, str], tmp_path: Path) -> None:
+    config = json.loads(Path(illumos["SOCKSTAT_STUB_ZONES"]).read_text())
+    # zoneadm lists a zone that zlogin does not know: zlogin refuses it.
+    listed = {**config, "zones": [*config["zones"], {"name": "ghost", "netns": "none"}]}
+    zoneadm_view = tmp_path / "zones.json"
+    zoneadm_view.write_text(json.dumps(listed))
+    env = {**illumos, "SOCKSTAT_STUB_ZONES": str(zoneadm_view)}
+    Path(zoneadm_view).write_text(json.dumps(listed))
+    code, doc, stderr = survey("-z", "ghost", "-z", "z1", env=env)
+    by_zone = {t["zone"]: t for t in doc["targets"]}
+    assert by_zone["z1"]["status"] == "ok"
+    assert by_zone["ghost"]["status"] == "zone-entry-failed"
+    assert code == 1
+    assert "ghost" in stderr
+
+
+def test_no_zone_answering_exits_3(illumos: dict[str, str]) -> None:
+    code, doc, _ = survey("-z", "hung", "-z", "junk", "--timeout", "2", env=illumos)
+    assert code == 3
+    assert {t["status"] for t in doc["targets"]} == {"timeout", "bad-output"}
