@@ -118,8 +118,9 @@ def _unnamed(proc: str, pid: int, inode: int) -> str:
 
 
 def _libc_setns() -> Callable[[int, int], None]:
-    if hasattr(os, "setns"):  # Python 3.12+
-        return os.setns  # type: ignore[no-any-return, unused-ignore]  # novermin
+    native: Optional[Callable[[int, int], None]] = getattr(os, "setns", None)
+    if native is not None:  # Python 3.12+
+        return native
     libc = ctypes.CDLL(None, use_errno=True)
 
     def setns(fd: int, nstype: int) -> None:
