@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 from array import array
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Callable
@@ -32,6 +33,7 @@ from agent.netlink import DumpParser
 from agent.netlink import InetDumpParser
 from agent.netlink import UnixDumpParser
 from agent.netlink import build_inet_request
+from agent.netlink import build_tcp_compat_request
 from agent.netlink import build_unix_request
 from agent.netns import Namespace
 from agent.netns import open_sockets_in
@@ -39,6 +41,7 @@ from agent.procfs import parse_cmdline
 from agent.procfs import parse_proc_net_inet
 from agent.procfs import parse_proc_net_unix
 from agent.procfs import parse_status_uid
+from agent.query import INET_FAMILIES
 from agent.query import Query
 from common.schema import Family
 from common.schema import Owner
@@ -53,6 +56,7 @@ FORCE_PROC_NET_ENV = "SOCKSTAT_PROC_NET"
 # Share of the fd scan given to the helper process: the parent first spends about
 # as long on the netlink dumps as on its own part of the scan.
 HELPER_SHARE = 0.8
+NAMESPACE_THREADS = 4
 RECV_BUFFER = 1 << 16  # the kernel hands out at most ~32 KiB per datagram anyway
 
 Warn = Callable[[str], None]
@@ -79,24 +83,24 @@ def open_diag_socket() -> socket.socket:
 
 def dump_netlink(query: Query, sock: socket.socket, warn: Warn) -> List[Socket]:
     """Dump every requested table through one diag socket."""
-    records: List[Socket] = []
-    parsers: List[DumpParser] = [
-        InetDumpParser(proto, family)
-        for proto in (Proto.TCP, Proto.UDP)
-        if proto in query.protocols
-        for family in (Family.INET, Family.INET6)
-        if family in query.families
-    ]
+    requests: List[Tuple[bytes, DumpParser]] = []
+    both = query.families >= INET_FAMILIES
+    if Proto.TCP in query.protocols and both:
+        requests.append((build_tcp_compat_request(), InetDumpParser(Proto.TCP, None)))
+    for proto in (Proto.TCP, Proto.UDP):
+        if proto not in query.protocols or (proto is Proto.TCP and both):
+            continue
+        for family in (Family.INET, Family.INET6):
+            if family in query.families:
+                request = build_inet_request(proto, family)
+                requests.append((request, InetDumpParser(proto, family)))
     if Proto.UNIX in query.protocols:
-        parsers.append(UnixDumpParser())
-    for seq, parser in enumerate(parsers, start=1):
-        if parser.proto is Proto.UNIX:
-            request = build_unix_request(seq)
-        else:
-            request = build_inet_request(parser.proto, parser.family, seq)
+        requests.append((build_unix_request(), UnixDumpParser()))
+    records: List[Socket] = []
+    for request, parser in requests:
         read_netlink_dump(request, parser, sock)
         if parser.interrupted:
-            warn(f"{parser.proto.value}/{parser.family.value} table changed while dumped")
+            warn(f"the {parser.proto.value} table changed while it was read")
         records.extend(parser.records)
     return records
 
@@ -329,8 +333,14 @@ def collect_namespaces(
         if os.environ.get(FORCE_PROC_NET_ENV):
             paths = []  # every namespace through /proc/<pid>/net
         entered = open_sockets_in(paths, open_diag_socket) if paths else {}
-        for result in results:
-            read_namespace(query, result, entered)
+        if len(results) == 1:
+            read_namespace(query, results[0], entered)
+        else:
+            # Each dump walks the kernel's whole hash table inside send()/recv(),
+            # which release the GIL: namespaces are read in parallel.
+            with ThreadPoolExecutor(NAMESPACE_THREADS) as pool:
+                for _ in pool.map(lambda r: read_namespace(query, r, entered), results):
+                    pass
         own: array[int] = array("q")
         denied = fdscan.scan(own_names, own)
         helper_denied, helped = helper.result()

@@ -20,6 +20,12 @@ from common.schema import Socket
 
 NETLINK_SOCK_DIAG = 4  # linux/netlink.h; not exported by Python's socket module
 SOCK_DIAG_BY_FAMILY = 20  # linux/sock_diag.h
+# The legacy request (struct inet_diag_req, linux/inet_diag.h) for TCP.  The kernel
+# answers it with AF_UNSPEC as the family (inet_diag_dump_compat(), "compatibility"),
+# so one dump walks the hash table once for IPv4 and IPv6 together: a full-table
+# walk costs ~3 ms per dump even in an empty namespace (reference/linux.md §1.4).
+TCPDIAG_GETSOCK = 18
+REPLY_TYPES = (SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK)
 NLM_F_REQUEST = 0x01
 NLM_F_MULTI = 0x02  # set on every reply of a dump
 NLM_F_DUMP = 0x300  # NLM_F_ROOT | NLM_F_MATCH
@@ -36,6 +42,8 @@ UNIX_DIAG_UID = 7
 
 NLMSGHDR = struct.Struct("=IHHII")  # struct nlmsghdr, 16 bytes
 INET_DIAG_REQ_V2 = struct.Struct("=BBBBIHH16s16sI8s")  # 56 bytes
+# struct inet_diag_req: family, src_len, dst_len, ext, id, states, dbs; 60 bytes.
+INET_DIAG_REQ_COMPAT = struct.Struct("=BBBBHH16s16sI8sII")
 INET_DIAG_MSG = struct.Struct("=BBBBHH16s16sI8sIIIII")  # 72 bytes
 UNIX_DIAG_REQ = struct.Struct("=BBHIII8s")  # 24 bytes
 UNIX_DIAG_MSG = struct.Struct("=BBBBI8s")  # 16 bytes
@@ -86,6 +94,17 @@ def build_inet_request(proto: Proto, family: Family, seq: int = 1) -> bytes:
     return head + body
 
 
+def build_tcp_compat_request(seq: int = 1) -> bytes:
+    """Return a legacy TCPDIAG_GETSOCK dump of every TCP socket, IPv4 and IPv6."""
+    body = INET_DIAG_REQ_COMPAT.pack(
+        socket.AF_INET, 0, 0, 0, 0, 0, b"", b"", 0, b"\xff" * 8, ALL_STATES, 0
+    )
+    head = NLMSGHDR.pack(
+        NLMSGHDR.size + len(body), TCPDIAG_GETSOCK, NLM_F_REQUEST | NLM_F_DUMP, seq, 0
+    )
+    return head + body
+
+
 def build_unix_request(seq: int = 1) -> bytes:
     """Return a dump request for every unix socket with name, peer and uid."""
     show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_UID
@@ -99,11 +118,13 @@ def build_unix_request(seq: int = 1) -> bytes:
 class DumpParser:
     """Parse the datagrams of one dump; ``done`` turns true at NLMSG_DONE.
 
+    ``family`` is what was asked for: None for a TCPDIAG_GETSOCK dump of both.
+
     ``interrupted`` records NLM_F_DUMP_INTR: the table changed while it was dumped,
     so the listing may miss or repeat a socket (the caller may retry).
     """
 
-    def __init__(self, proto: Proto, family: Family) -> None:
+    def __init__(self, proto: Proto, family: Optional[Family]) -> None:
         self.proto = proto
         self.family = family
         self.done = False
@@ -132,7 +153,7 @@ class DumpParser:
             elif kind == NLMSG_ERROR:
                 code = INT.unpack_from(data, offset + 16)[0] if length >= 20 else 0
                 raise DumpError(-code, os.strerror(-code) if code else "netlink error")
-            elif kind == SOCK_DIAG_BY_FAMILY:
+            elif kind in REPLY_TYPES:
                 self._message(data, offset + 16, offset + length)
             offset += (length + 3) & ~3  # NLMSG_ALIGN
 
@@ -150,6 +171,7 @@ class InetDumpParser(DumpParser):
         fields = INET_DIAG_MSG.unpack_from(data, start)
         self.records.append(
             self._socket(
+                fields[0],
                 fields[4],
                 fields[5],
                 fields[6],
@@ -162,6 +184,7 @@ class InetDumpParser(DumpParser):
 
     def _socket(
         self,
+        af: int,
         sport: int,
         dport: int,
         src: bytes,
@@ -170,16 +193,18 @@ class InetDumpParser(DumpParser):
         uid: int,
         inode: int,
     ) -> Socket:
+        # Each message names its family: a compat dump holds both (see above).
+        family = Family.INET if af == socket.AF_INET else Family.INET6
         ntop = self._ntop
         local = ntop.get(src)
         if local is None:
-            local = ntop[src] = _inet_ntop(self.family, src)
+            local = ntop[src] = _inet_ntop(family, src)
         rport: Optional[int] = ntohs(dport)
         remote: Optional[str] = None
         if rport:
             remote = ntop.get(dst)
             if remote is None:
-                remote = ntop[dst] = _inet_ntop(self.family, dst)
+                remote = ntop[dst] = _inet_ntop(family, dst)
         else:
             rport = None  # no peer
         lport = ntohs(sport)
@@ -193,7 +218,7 @@ class InetDumpParser(DumpParser):
             kind = "dgram"
         # TIME_WAIT and request sockets carry inode 0 and uid 0: no owner, no uid.
         return Socket(
-            self.proto, self.family, kind, name, local, lport, remote, rport, None,
+            self.proto, family, kind, name, local, lport, remote, rport, None,
             inode or None, uid if inode else None, None, (),
         )  # fmt: skip
 
@@ -206,15 +231,16 @@ class InetDumpParser(DumpParser):
         while offset + NLMSG_INET_DIAG.size <= size:
             fields = unpack(data, offset)
             length, kind, flags = fields[0], fields[1], fields[2]
-            if kind != SOCK_DIAG_BY_FAMILY or flags & NLM_F_DUMP_INTR or length < 88:
+            if kind not in REPLY_TYPES or flags & NLM_F_DUMP_INTR or length < 88:
                 break  # DONE, ERROR, short or flagged: the careful path below
             if offset + length > size:
                 msg = f"truncated netlink message at offset {offset} (length {length})"
                 raise DumpError(errno.EPROTO, msg)
-            # nlmsghdr (5 fields) + inet_diag_msg: state is 6, sport..dst 9-12,
-            # uid 18, inode 19.
+            # nlmsghdr (5 fields) + inet_diag_msg: family is 5, state 6,
+            # sport..dst 9-12, uid 18, inode 19.
             append(
                 make(
+                    fields[5],
                     fields[9],
                     fields[10],
                     fields[11],
@@ -286,7 +312,9 @@ def _inet_ntop(family: Family, raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET6, raw)
 
 
-def parse_inet_dump(data: bytes, *, proto: Proto, family: Family) -> List[Socket]:
+def parse_inet_dump(
+    data: bytes, *, proto: Proto, family: Optional[Family] = None
+) -> List[Socket]:
     """Parse a captured inet dump (concatenated datagrams) into raw sockets."""
     parser = InetDumpParser(proto, family)
     parser.feed(data)

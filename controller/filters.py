@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
@@ -20,6 +19,8 @@ def is_loopback(address: Optional[str]) -> bool:
     """Whether an address is in 127.0.0.0/8 or is ::1 (v4-mapped loopback too)."""
     if not address:
         return False
+    import ipaddress  # noqa: PLC0415 - only -L needs it
+
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:

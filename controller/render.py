@@ -7,8 +7,6 @@ JSON escapes control characters itself.
 
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass
 from typing import IO
 from typing import Dict
@@ -269,6 +267,8 @@ def target_json(target: TargetResult, shown: int) -> Dict[str, object]:
 
 def render_json(result: FleetResult, filt: Filter, out: TextIO) -> None:
     """Write one object: ``{"targets": [...], "sockets": [...]}``."""
+    import json  # noqa: PLC0415 - imported by the formats that use it
+
     counts: Dict[int, int] = {}
     sockets = []
     for target, _snapshot, sock in select_sockets(result, filt):
@@ -281,6 +281,8 @@ def render_json(result: FleetResult, filt: Filter, out: TextIO) -> None:
 
 def render_jsonl(result: FleetResult, filt: Filter, out: TextIO) -> None:
     """Write one socket object per line."""
+    import json  # noqa: PLC0415
+
     dumps = json.JSONEncoder(separators=(",", ":")).encode
     for target, _snapshot, sock in select_sockets(result, filt):
         out.write(dumps(socket_json(target, sock)))
@@ -311,6 +313,8 @@ def render_csv(
     result: FleetResult, filt: Filter, out: TextIO, *, header: bool = True
 ) -> None:
     """Write one CSV row per (socket, owner); empty cells for unknown values."""
+    import csv  # noqa: PLC0415
+
     writer = csv.writer(out, lineterminator="\n")
     if header:
         writer.writerow(CSV_COLUMNS)

@@ -59,10 +59,14 @@ def test_sock_diag_capture(case: str) -> None:
     if "unix" in expected:
         assert unix_view(parse_unix_dump(data)) == expected["unix"]
         return
-    proto, family = Proto(expected["proto"]), Family(expected["family"])
+    proto = Proto(expected["proto"])
+    family = Family(expected["family"]) if expected["family"] else None
     records = parse_inet_dump(data, proto=proto, family=family)
     assert inet_view(records) == sorted(expected["sockets"], key=lambda d: d["inode"])
-    assert {(s.proto, s.family) for s in records} == {(proto, family)}
+    if family is None:  # a compat dump: both families, each message says which
+        assert {s.family for s in records} == {Family.INET, Family.INET6}
+    else:
+        assert {(s.proto, s.family) for s in records} == {(proto, family)}
 
 
 @pytest.mark.parametrize("case", cases("procnet_"))
@@ -153,6 +157,9 @@ def test_requests_match_the_kernel_layouts() -> None:
     assert (length, kind, flags, seq) == (16 + 56, 20, 0x301, 7)
     family, protocol, ext, pad, states = struct.unpack_from("=BBBBI", request, 16)
     assert (family, protocol, ext, pad, states) == (10, 6, 0, 0, 0xFFFFFFFF)
+    compat = netlink.build_tcp_compat_request()
+    assert netlink.NLMSGHDR.unpack_from(compat)[:3] == (16 + 60, 18, 0x301)
+    assert struct.unpack_from("=I", compat, 16 + 52)[0] == 0xFFFFFFFF  # idiag_states
     unix = netlink.build_unix_request()
     assert struct.unpack_from("=I", unix)[0] == 16 + 24
     assert struct.unpack_from("=I", unix, 16 + 12)[0] == 0x01 | 0x04 | 0x40
