@@ -2,8 +2,8 @@
 
 Stdout carries only msgpack; diagnostics go to stderr.  Exit 0 on success, 1 with a
 one-line reason (also carried in the stream's trailer), 2 for bad arguments.
-With ``--netns PATH`` (Linux, repeatable) it writes one snapshot per namespace, in
-order; ``--list-netns`` writes the namespaces it can see instead.
+With ``--netns PATH`` (Linux, repeatable; ``-`` is its own) it writes one snapshot per
+namespace, in order; ``--list-netns`` writes the namespaces it can see instead.
 """
 
 from __future__ import annotations

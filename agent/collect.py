@@ -58,6 +58,7 @@ def collect_snapshot(query: Query, *, zone: str = "global") -> Snapshot:
 def collect_netns_snapshots(query: Query, paths: Sequence[str]) -> List[Snapshot]:
     """Take one snapshot per Linux network namespace path, in the order given.
 
+    ``-`` stands for the namespace the agent runs in.
     A namespace that cannot be read yields a snapshot carrying the error.
     """
     from agent.linux import collect_namespaces  # noqa: PLC0415 - Linux only
@@ -65,7 +66,9 @@ def collect_netns_snapshots(query: Query, paths: Sequence[str]) -> List[Snapshot
 
     started = time.time()
     clock = time.perf_counter()
-    namespaces = [Namespace(path, path, 0, _pid_of(path)) for path in paths]
+    namespaces = [
+        Namespace(path, None if path == "-" else path, 0, _pid_of(path)) for path in paths
+    ]
     results = collect_namespaces(query, namespaces)
     elapsed = time.perf_counter() - clock
     snapshots = []

@@ -6,7 +6,9 @@ import gc
 import logging
 import sys
 from typing import FrozenSet
+from typing import List
 from typing import Optional
+from typing import Sequence
 from typing import Tuple
 
 import click
@@ -15,6 +17,11 @@ from common.schema import Family
 from common.schema import Proto
 from controller import render
 from controller.filters import Filter
+from controller.inventory import HostSpec
+from controller.inventory import InventoryError
+from controller.inventory import limit_hosts
+from controller.inventory import load_inventory
+from controller.inventory import parse_target
 from controller.options import PortList
 from controller.options import ProtocolList
 from controller.results import EXIT_USAGE
@@ -34,6 +41,8 @@ Examples:
   sockstat --format json   the documented JSON contract, for scripts
   sockstat -Z -l           listeners of every zone (network namespace), ZONE first
   sockstat -z 'web*' -c    connected sockets of the zones named web...
+  sockstat web1 root@db1:2222 -l       listeners of two hosts over SSH
+  sockstat -Z -l -i hosts.ini --limit web   every zone of the hosts in group web
 
 \b
 Exit status: 0 every target answered, 1 some failed, 2 usage error,
@@ -69,6 +78,28 @@ def build_filter(
         hide_loopback=hide_loopback,
         ports=ports,
     )
+
+
+def select_hosts(
+    targets: Sequence[str], inventory: Optional[str], limit: Optional[str]
+) -> Optional[List[HostSpec]]:
+    """Return the hosts named on the command line and in -i, or None for this host."""
+    if not targets and inventory is None:
+        if limit:
+            msg = "--limit needs an inventory (-i)"
+            raise click.BadParameter(msg, param_hint="'--limit'")
+        return None
+    try:
+        specs = [parse_target(t) for t in targets]
+        if inventory is not None:
+            specs += limit_hosts(load_inventory(inventory), limit)
+    except InventoryError as err:
+        hint = "'-i'" if inventory else "TARGET"
+        raise click.BadParameter(str(err), param_hint=hint) from None
+    if not specs:
+        msg = f"no host matches {limit!r}"
+        raise click.BadParameter(msg, param_hint="'--limit'")
+    return specs
 
 
 def configure_logging(verbose: int, quiet: int) -> None:
@@ -168,7 +199,29 @@ def report_targets(result: FleetResult) -> None:
     metavar="SECONDS",
     help="Limit for the whole run.",
 )
+@click.option(
+    "-i",
+    "inventory",
+    metavar="FILE",
+    help="Hosts to survey: a plain list, or an Ansible INI or YAML inventory.",
+)
+@click.option("--limit", metavar="PATTERN", help="Only these inventory hosts or groups.")
+@click.option(
+    "-F", "ssh_config", metavar="FILE", help="ssh_config file (default ~/.ssh/config)."
+)
+@click.option(
+    "--accept-new",
+    is_flag=True,
+    help="Trust unknown host keys on first use (recorded in ~/.ssh/known_hosts.sockstat); "
+    "a changed key is still refused.",
+)
+@click.option(
+    "--become",
+    type=click.Choice(["sudo", "pfexec"]),
+    help="Run the agent as root with sudo -n or pfexec (never prompts).",
+)
 @click.option("-v", "--verbose", count=True, help="More messages on stderr.")
+@click.argument("targets", nargs=-1, metavar="[TARGET]...")
 @click.option("-q", "--quiet", count=True, help="Fewer messages on stderr (no warnings).")
 @click.version_option(package_name="sockstat", message="%(prog)s %(version)s")
 def sockstat_command(
@@ -190,24 +243,46 @@ def sockstat_command(
     jobs: int,
     timeout: float,
     deadline: float,
+    inventory: Optional[str],
+    limit: Optional[str],
+    ssh_config: Optional[str],
+    accept_new: bool,
+    become: Optional[str],
     verbose: int,
     quiet: int,
+    targets: Tuple[str, ...],
 ) -> int:
-    """List open sockets with the process behind each one."""
+    """List open sockets with the process behind each one.
+
+    TARGET is a host to survey over SSH: host, user@host, user@host:port or an
+    ssh_config alias; "local" is this host.  Without targets (or -i), this host.
+    """
     configure_logging(verbose, quiet)
     filt = build_filter(
         protocols, unix, inet4, inet6, listening, connected, hide_loopback, ports
     )
     patterns = list(zone_patterns) if zone_patterns else None
     options = RunOptions(jobs=jobs, timeout=timeout, deadline=deadline)
+    specs = select_hosts(targets, inventory, limit)
     try:
-        result = survey_local(
-            filt.query, all_zones=all_zones, patterns=patterns, options=options
-        )
+        if specs is None:
+            result = survey_local(
+                filt.query, all_zones=all_zones, patterns=patterns, options=options
+            )
+        else:
+            from controller.fleet import SshOptions  # noqa: PLC0415 - SSH only when used
+            from controller.fleet import survey_hosts  # noqa: PLC0415
+
+            ssh = SshOptions(config_path=ssh_config, accept_new=accept_new, become=become)
+            result = survey_hosts(
+                specs, filt.query, all_zones=all_zones, patterns=patterns,
+                options=options, ssh=ssh,
+            )  # fmt: skip
     except ZoneSelectionError as err:
         raise click.BadParameter(str(err), param_hint="'-z'") from None
     report_targets(result)
     zone_column = all_zones or patterns is not None
+    host_column = specs is not None and len({t.host for t in result.targets}) > 1
     stdout = sys.stdout
     if output_format == "table":
         opts = render.TableOptions(
@@ -216,6 +291,7 @@ def sockstat_command(
             state=show_state,
             numeric=numeric,
             zone_column=zone_column,
+            host_column=host_column,
         )
         render.render_table(result, filt, stdout, opts)
     elif output_format == "json":

@@ -19,6 +19,13 @@ TIMEOUT = "timeout"
 NO_PYTHON = "no-python"  # and no ss/netstat either
 ZONE_ENTRY_FAILED = "zone-entry-failed"
 ZONE_GONE = "zone-gone"
+# Host-level statuses of remote targets (controller/sshrun.py).
+UNREACHABLE = "unreachable"
+DNS = "dns"
+AUTH = "auth"
+HOSTKEY_UNKNOWN = "hostkey-unknown"
+HOSTKEY_CHANGED = "hostkey-changed"
+BECOME_FAILED = "become-failed"  # sudo -n / pfexec refused
 NOT_FAILED = frozenset({OK, FALLBACK, SKIPPED})
 
 # Exit codes (design.md): the rest of the output is produced in every case.

@@ -68,10 +68,15 @@ def collect_here(host: str, zone: str, query: Query) -> TargetResult:
 
 
 def survey_local(
-    query: Query, *, all_zones: bool, patterns: Optional[Sequence[str]], options: RunOptions
+    query: Query,
+    *,
+    all_zones: bool,
+    patterns: Optional[Sequence[str]],
+    options: RunOptions,
+    host: Optional[str] = None,
 ) -> FleetResult:
     """Survey this host: its own zone, or (with -Z/-z) each selected zone."""
-    host = local_host_name()
+    host = host or local_host_name()
     if not all_zones and patterns is None:
         return FleetResult([collect_here(host, GLOBAL, query)])
     if shutil.which("zoneadm"):

@@ -25,6 +25,11 @@ from typing import Optional
 
 import paramiko
 
+from controller.results import AUTH
+from controller.results import DNS
+from controller.results import HOSTKEY_CHANGED
+from controller.results import HOSTKEY_UNKNOWN
+from controller.results import UNREACHABLE
 from controller.sshconfig import SshSettings
 from controller.sshconfig import default_identities
 from controller.transport import Completed
@@ -32,12 +37,6 @@ from controller.transport import StderrTail
 
 log = logging.getLogger(__name__)
 
-UNREACHABLE = "unreachable"
-DNS = "dns"
-AUTH = "auth"
-HOSTKEY_UNKNOWN = "hostkey-unknown"
-HOSTKEY_CHANGED = "hostkey-changed"
-BECOME_FAILED = "become-failed"
 CONNECT_RETRIES = 3  # banner/EOF errors: sshd's MaxStartups refusing new handshakes
 
 
@@ -154,16 +153,21 @@ class SshConnection:
         try:
             channel = self.transport.open_session(timeout=timeout)
         except (paramiko.SSHException, OSError, EOFError) as err:
-            msg = f"cannot open a channel: {err or type(err).__name__}"
+            msg = f"cannot open a channel: {str(err) or type(err).__name__}"
             raise SshFailure(UNREACHABLE, msg) from err
         try:
             channel.exec_command(command)
-            return _pump(channel, stdin, on_stdout, tail, deadline)
+            done = _pump(channel, stdin, on_stdout, tail, deadline)
         except (paramiko.SSHException, OSError, EOFError) as err:
-            msg = f"connection lost: {err or type(err).__name__}"
+            msg = f"connection lost: {str(err) or type(err).__name__}"
             raise SshFailure(UNREACHABLE, msg) from err
         finally:
             channel.close()
+        # paramiko reports -1 when the channel closed without an exit status.
+        if done.returncode == -1 and not self.transport.is_active():
+            msg = "connection lost before the command finished"
+            raise SshFailure(UNREACHABLE, msg)
+        return done
 
 
 def _pump(
@@ -263,7 +267,7 @@ def connect(
         except (paramiko.SSHException, EOFError, OSError) as err:
             transport.close()
             if attempt + 1 == CONNECT_RETRIES:
-                msg = f"SSH handshake with {settings.address} failed: {err or 'EOF'}"
+                msg = f"SSH handshake with {settings.address} failed: {str(err) or 'EOF'}"
                 raise SshFailure(UNREACHABLE, msg) from err
             # sshd's MaxStartups drops handshakes beyond its limit: try again later.
             time.sleep(random.uniform(0.1, 0.5) * (attempt + 1))  # noqa: S311

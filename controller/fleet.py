@@ -1,0 +1,352 @@
+"""Survey many hosts over SSH: bounded fan-out, a status for every host and zone.
+
+One Transport per host; the agent, the zone listing and (on illumos) one zlogin per
+zone run on channels of that Transport, fewer at once than sshd's MaxSessions (10).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import shlex
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import as_completed
+from dataclasses import dataclass
+from typing import Callable
+from typing import Dict
+from typing import List
+from typing import Optional
+from typing import Sequence
+
+import msgpack
+
+from agent.netns import safe_name
+from agent.query import Query
+from common.errors import FleetError
+from common.format import escape_text
+from controller import results
+from controller.agentrun import run_agent
+from controller.inventory import HostSpec
+from controller.payload import Payload
+from controller.payload import build_payload
+from controller.results import FleetResult
+from controller.results import TargetResult
+from controller.run import Clock
+from controller.run import RunOptions
+from controller.run import survey_local
+from controller.sshconfig import SshSettings
+from controller.sshconfig import load_ssh_config
+from controller.sshconfig import resolve
+from controller.sshconfig import resolve_jump
+from controller.sshrun import HostKeys
+from controller.sshrun import SshConnection
+from controller.sshrun import SshFailure
+from controller.sshrun import connect
+from controller.transport import Completed
+from controller.zones import GLOBAL
+from controller.zones import HARDWARE_VM_BRANDS
+from controller.zones import Zlogin
+from controller.zones import ZoneSelectionError
+from controller.zones import parse_zoneadm
+from controller.zones import select_zones
+from controller.zones import valid_zone_name
+
+log = logging.getLogger(__name__)
+
+CHANNELS_PER_HOST = 8  # below OpenSSH's default MaxSessions of 10
+BECOME = {"sudo": ["sudo", "-n", "--"], "pfexec": ["pfexec"]}
+
+
+@dataclass(frozen=True)
+class SshOptions:
+    """How to reach hosts: ssh_config, host-key policy, privilege escalation."""
+
+    config_path: Optional[str] = None
+    accept_new: bool = False
+    accept_new_file: str = os.path.expanduser("~/.ssh/known_hosts.sockstat")
+    become: Optional[str] = None  # "sudo" or "pfexec"
+
+
+def raise_open_file_limit() -> None:
+    """Lift the soft RLIMIT_NOFILE to the hard limit: each host needs a few fds."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Progress:
+    """A one-line progress counter on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.enabled = total > 1 and sys.stderr.isatty()
+        self._lock = threading.Lock()
+
+    def step(self) -> None:
+        """Count one finished host."""
+        with self._lock:
+            self.done += 1
+            if self.enabled:
+                end = "\n" if self.done == self.total else ""
+                sys.stderr.write(f"\rsockstat: {self.done}/{self.total} hosts{end}")
+                sys.stderr.flush()
+
+
+def survey_hosts(
+    specs: Sequence[HostSpec],
+    query: Query,
+    *,
+    all_zones: bool,
+    patterns: Optional[Sequence[str]],
+    options: RunOptions,
+    ssh: SshOptions,
+) -> FleetResult:
+    """Survey every host (and zone) in order; one host's failure never stops others."""
+    raise_open_file_limit()
+    config = load_ssh_config(ssh.config_path)
+    host_keys = HostKeys(ssh.accept_new_file, ssh.accept_new)
+    payload = build_payload()
+    clock = Clock(options.deadline)
+    # SSH handshakes are CPU-bound: more at once than cores only adds contention.
+    handshakes = threading.Semaphore(max(2, 2 * (os.cpu_count() or 1)))
+    progress = Progress(len(specs))
+    found: Dict[int, List[TargetResult]] = {}
+
+    def job(index: int, spec: HostSpec) -> None:
+        try:
+            host = HostSurvey(
+                spec, query, all_zones, patterns, options, ssh, payload, clock
+            )
+            found[index] = host.run(config, host_keys, handshakes)
+        finally:
+            progress.step()
+
+    with ThreadPoolExecutor(max(1, options.jobs)) as pool:
+        futures = [pool.submit(job, i, spec) for i, spec in enumerate(specs)]
+        for future in as_completed(futures):
+            future.result()
+    return FleetResult([t for i in range(len(specs)) for t in found[i]])
+
+
+class HostSurvey:
+    """Everything sockstat does on one host."""
+
+    def __init__(
+        self,
+        spec: HostSpec,
+        query: Query,
+        all_zones: bool,
+        patterns: Optional[Sequence[str]],
+        options: RunOptions,
+        ssh: SshOptions,
+        payload: Payload,
+        clock: Clock,
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.query = query
+        self.zones = all_zones or patterns is not None
+        self.patterns = patterns
+        self.options = options
+        self.ssh = ssh
+        self.payload = payload
+        self.clock = clock
+
+    def fail(self, status: str, message: str, zone: str = GLOBAL) -> List[TargetResult]:
+        """One result saying why this host (or zone) could not be surveyed."""
+        return [TargetResult(self.name, zone, status, message)]
+
+    def timeout(self) -> float:
+        """Seconds this host may still take."""
+        return max(0.0, min(self.options.timeout, self.clock.left()))
+
+    def run(
+        self, config: object, host_keys: HostKeys, handshakes: threading.Semaphore
+    ) -> List[TargetResult]:
+        """Connect, survey, disconnect."""
+        if self.spec.local:
+            local = survey_local(
+                self.query,
+                all_zones=self.zones and self.patterns is None,
+                patterns=self.patterns,
+                options=self.options,
+                host=self.name,
+            )
+            return local.targets
+        if self.timeout() <= 0:
+            return self.fail(results.TIMEOUT, "run deadline reached before connecting")
+        try:
+            connection = self.connect(config, host_keys, handshakes)
+        except SshFailure as err:
+            return self.fail(err.status, str(err))
+        try:
+            return self.survey(connection)
+        except SshFailure as err:
+            return self.fail(err.status, str(err))
+        finally:
+            connection.close()
+
+    def connect(
+        self, config: object, host_keys: HostKeys, handshakes: threading.Semaphore
+    ) -> SshConnection:
+        """Open the Transport, through every ProxyJump hop in turn."""
+        settings = resolve(config, self.spec)  # type: ignore[arg-type]
+        hops: List[SshSettings] = [resolve_jump(config, j) for j in settings.proxy_jump]  # type: ignore[arg-type]
+        via: Optional[SshConnection] = None
+        for hop in [*hops, settings]:
+            with handshakes:
+                via = connect(hop, host_keys, self.timeout() or 0.1, via)
+        if via is None:  # pragma: no cover - the loop always runs once
+            raise SshFailure(results.UNREACHABLE, "no connection")
+        return via
+
+    def command(self, argv: Sequence[str], *, become: bool = True) -> str:
+        """Return the remote command line (sshd hands it to the login shell)."""
+        prefix = BECOME[self.ssh.become] if become and self.ssh.become else []
+        return shlex.join([*prefix, *argv])
+
+    def runner(
+        self, connection: SshConnection, command: str, stdin: bytes
+    ) -> Callable[[Callable[[bytes], None], float], Completed]:
+        """Return a Runner for run_agent() on one exec channel."""
+
+        def run(on_stdout: Callable[[bytes], None], limit: float) -> Completed:
+            return connection.run(command, stdin=stdin, on_stdout=on_stdout, timeout=limit)
+
+        return run
+
+    def agent(
+        self, connection: SshConnection, zones: List[str], extra: Sequence[str] = ()
+    ) -> List[TargetResult]:
+        """Run the shipped agent on the host for these zones."""
+        argv = self.payload.argv([*self.query.to_args(), *extra])
+        entry = self.ssh.become or "ssh"
+        runner = self.runner(connection, self.command(argv), self.payload.stdin)
+        return run_agent(self.name, zones, runner, self.timeout(), entry=entry)
+
+    def survey(self, connection: SshConnection) -> List[TargetResult]:
+        """Survey the host's own zone, or its zones."""
+        if not self.zones:
+            return self.agent(connection, [GLOBAL])
+        probe = self.output(connection, ["/bin/sh", "-c", "uname -s"], become=False)
+        if probe.strip() == "SunOS":
+            return self.survey_illumos(connection)
+        return self.survey_netns(connection)
+
+    def output(
+        self, connection: SshConnection, argv: Sequence[str], *, become: bool
+    ) -> str:
+        """Run a small command and return its stdout (bounded), or raise SshFailure."""
+        chunks: List[bytes] = []
+        size = [0]
+
+        def keep(data: bytes) -> None:
+            size[0] += len(data)
+            if size[0] > 1 << 20:
+                msg = f"{argv[0]} printed more than 1 MiB"
+                raise SshFailure(results.BAD_OUTPUT, msg)
+            chunks.append(data)
+
+        done = connection.run(
+            self.command(argv, become=become),
+            stdin=b"",
+            on_stdout=keep,
+            timeout=self.timeout(),
+        )
+        if done.timed_out:
+            raise SshFailure(results.TIMEOUT, f"{argv[0]} did not finish in time")
+        if done.returncode:
+            tail = (
+                escape_text(done.stderr_tail.splitlines()[-1]) if done.stderr_tail else ""
+            )
+            msg = f"{shlex.join(argv)[:60]} failed (exit {done.returncode}): {tail}"
+            raise SshFailure(results.AGENT_ERROR, msg)
+        return b"".join(chunks).decode("utf-8", "replace")
+
+    def survey_netns(self, connection: SshConnection) -> List[TargetResult]:
+        """Linux: list the namespaces with the agent, then dump them all in one run."""
+        listing = self.list_netns(connection)
+        if listing is None:  # no usable Python there: only the host's own, by fallback
+            return self.agent(connection, [GLOBAL])
+        names = [name for name, _ in listing]
+        try:
+            chosen = set(select_zones(names, self.patterns))
+        except ZoneSelectionError as err:
+            return self.fail(results.ZONE_ENTRY_FAILED, str(err), zone="*")
+        selected = [(name, path) for name, path in listing if name in chosen]
+        extra = [arg for _, path in selected for arg in ("--netns", path)]
+        return self.agent(connection, [name for name, _ in selected], extra)
+
+    def list_netns(self, connection: SshConnection) -> Optional[List[tuple[str, str]]]:
+        """Return [(name, path)] from the agent's --list-netns, or None without Python."""
+        argv = self.payload.argv(["--list-netns"])
+        chunks: List[bytes] = []
+        done = connection.run(
+            self.command(argv),
+            stdin=self.payload.stdin,
+            on_stdout=chunks.append,
+            timeout=self.timeout(),
+        )
+        data = b"".join(chunks)
+        if data.startswith(b"#sockstat-fallback"):
+            return None
+        if done.timed_out or done.returncode:
+            tail = (
+                escape_text(done.stderr_tail.splitlines()[-1]) if done.stderr_tail else ""
+            )
+            msg = f"listing network namespaces failed (exit {done.returncode}): {tail}"
+            raise SshFailure(results.AGENT_ERROR, msg)
+        return parse_netns_listing(data)
+
+    def survey_illumos(self, connection: SshConnection) -> List[TargetResult]:
+        """illumos: zoneadm list, the global zone directly, the others through zlogin."""
+        try:
+            zones = parse_zoneadm(
+                self.output(connection, ["/usr/sbin/zoneadm", "list", "-p"], become=False)
+            )
+            chosen = select_zones([z.name for z in zones], self.patterns)
+        except (FleetError, ZoneSelectionError) as err:
+            return self.fail(results.ZONE_ENTRY_FAILED, str(err), zone="*")
+        by_name = {z.name: z for z in zones}
+        argv = self.payload.argv(self.query.to_args())
+
+        def one(name: str) -> List[TargetResult]:
+            zone = by_name[name]
+            if name == GLOBAL:
+                return self.agent(connection, [GLOBAL])
+            if zone.brand in HARDWARE_VM_BRANDS:
+                return self.fail(results.SKIPPED, f"hardware VM ({zone.brand})", zone=name)
+            if not valid_zone_name(name):
+                return self.fail(results.ZONE_ENTRY_FAILED, "invalid zone name", zone=name)
+            command = self.command(Zlogin(name).wrap(argv))
+            runner = self.runner(connection, command, self.payload.stdin)
+            return run_agent(self.name, [name], runner, self.timeout(), entry="zlogin")
+
+        with ThreadPoolExecutor(CHANNELS_PER_HOST) as pool:
+            return [t for found in pool.map(one, chosen) for t in found]
+
+
+def parse_netns_listing(data: bytes) -> List[tuple[str, str]]:
+    """Validate the agent's --list-netns answer: [(name, path)], names made safe."""
+    try:
+        obj = msgpack.unpackb(data, raw=False, max_str_len=4096, max_array_len=100_000)
+    except (ValueError, msgpack.UnpackException) as err:
+        msg = f"bad namespace listing: {err}"
+        raise SshFailure(results.BAD_OUTPUT, msg) from None
+    items = obj.get("namespaces") if isinstance(obj, dict) else None
+    if not isinstance(items, list):
+        msg = "bad namespace listing"
+        raise SshFailure(results.BAD_OUTPUT, msg)
+    listing = []
+    for item in items:
+        if not (isinstance(item, list) and len(item) == 4 and isinstance(item[0], str)):
+            msg = "bad namespace listing entry"
+            raise SshFailure(results.BAD_OUTPUT, msg)
+        name = GLOBAL if item[1] is None else safe_name(item[0])
+        path = "-" if item[1] is None else str(item[1])
+        listing.append((name, path))
+    return listing

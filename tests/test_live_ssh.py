@@ -1,0 +1,376 @@
+"""The fleet over SSH against real OpenSSH servers on loopback (and in a namespace)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Holder
+from tests.conftest import require
+from tests.conftest import run_sockstat
+from tests.conftest import start_holder
+from tests.conftest import stop_holder
+from tests.sshd import SSHD
+from tests.sshd import Sshd
+from tests.sshd import free_port
+from tests.sshd import keygen
+from tests.sshd import shared_dir
+
+pytestmark = [pytest.mark.live, pytest.mark.ssh]
+USER = "sockstat-user"  # may sudo without a password
+NOSUDO = "sockstat-nosudo"  # may not sudo at all
+
+
+@dataclass
+class Fleet:
+    directory: Path
+    config: Path
+    known_hosts: Path
+    servers: dict[str, Sshd]
+    home: Path
+
+    def env(self) -> dict[str, str]:
+        # A HOME of our own: no ssh-agent, no ~/.ssh of the machine, and the file
+        # --accept-new writes stays in the test's directory.
+        return {"HOME": str(self.home), "SSH_AUTH_SOCK": ""}
+
+    def run(self, *args: str) -> tuple[int, dict[str, Any], str]:
+        done = run_sockstat(
+            "-F", str(self.config), "--format", "json", *args, env=self.env()
+        )
+        try:
+            doc = json.loads(done.stdout)
+        except json.JSONDecodeError:
+            pytest.fail(f"no JSON (exit {done.returncode}): {done.stderr}")
+        return done.returncode, doc, done.stderr
+
+
+def host_entry(alias: str, port: int, key: Path, known: Path, *, user: str = "root",
+               hostname: str = "127.0.0.1", extra: str = "") -> str:  # fmt: skip
+    return (
+        f"Host {alias}\n  HostName {hostname}\n  Port {port}\n  User {user}\n"
+        f"  IdentityFile {key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {known}\n"
+        f"  ConnectTimeout 5\n{extra}"
+    )
+
+
+def add_user(name: str, sudo: bool) -> None:
+    subprocess.run(["userdel", "-r", name], capture_output=True, check=False)
+    subprocess.run(["useradd", "-m", "-s", "/bin/sh", name], check=True)
+    # useradd leaves the password locked ("!"), and sshd without PAM refuses locked
+    # accounts even for key logins; "*" means no password, not locked.
+    subprocess.run(["usermod", "-p", "*", name], check=True)
+    if sudo:
+        Path(f"/etc/sudoers.d/{name}").write_text(f"{name} ALL=(ALL) NOPASSWD: ALL\n")
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Fleet]:
+    require(os.geteuid() == 0, "sshd tests need root")
+    require(os.path.exists(SSHD), "openssh-server is not installed")
+    require(shutil.which("ssh-keygen") is not None, "ssh-keygen is not installed")
+    directory = shared_dir("sockstat-ssh-")
+    home = directory / "home"
+    (home / ".ssh").mkdir(parents=True)
+    client = directory / "id_client"
+    stranger = directory / "id_stranger"  # a key no server accepts
+    (directory / "authorized_keys").write_text(keygen(client) + "\n")
+    (directory / "authorized_keys").chmod(0o644)
+    keygen(stranger)
+    client.chmod(0o600)
+    servers = {
+        "alpha": Sshd(directory, free_port()),
+        "bravo": Sshd(directory, free_port()),
+        "hung": Sshd(directory, free_port(), extra="ForceCommand exec sleep 600"),
+        "flood": Sshd(
+            directory,
+            free_port(),
+            # 25 MB on stderr before the real command: both streams must be drained.
+            extra="ForceCommand head -c 25000000 /dev/zero >&2; "
+            'eval "$SSH_ORIGINAL_COMMAND"',
+        ),
+        "dying": Sshd(directory, free_port(), extra="ForceCommand exec sleep 60"),
+        "changed": Sshd(directory, free_port()),
+        "unknown": Sshd(directory, free_port()),
+    }
+    for server in servers.values():
+        server.start()
+    known = directory / "known_hosts"
+    lines = [
+        s.known_hosts_line() for n, s in servers.items() if n not in ("unknown", "changed")
+    ]
+    # "changed": known_hosts holds another key for it (a man in the middle, or a rebuild).
+    other = keygen(directory / "other_host_key").split()
+    lines.append(f"[127.0.0.1]:{servers['changed'].port} {other[0]} {other[1]}")
+    known.write_text("\n".join(lines) + "\n")
+    entries = [host_entry(name, s.port, client, known) for name, s in servers.items()]
+    entries.append(host_entry("wrongkey", servers["alpha"].port, stranger, known))
+    entries.append(host_entry("down", free_port(), client, known))
+    entries.append(
+        host_entry("nxdomain", 22, client, known, hostname="no-such-host.invalid")
+    )
+    entries.append(host_entry("asuser", servers["alpha"].port, client, known, user=USER))
+    entries.append(host_entry("nosudo", servers["alpha"].port, client, known, user=NOSUDO))
+    entries.append(
+        "Host * !wrongkey\n"
+        f"  IdentityFile {client}\n  IdentitiesOnly yes\n  UserKnownHostsFile {known}\n"
+        "  User root\n  ForwardX11 no\n  GSSAPIAuthentication no\n"
+    )
+    config = directory / "ssh_config"
+    config.write_text("\n".join(entries))
+    add_user(USER, sudo=True)
+    add_user(NOSUDO, sudo=False)
+    try:
+        yield Fleet(directory, config, known, servers, home)
+    finally:
+        for server in servers.values():
+            server.stop()
+        for name in (USER, NOSUDO):
+            subprocess.run(["userdel", "-r", name], capture_output=True, check=False)
+            Path(f"/etc/sudoers.d/{name}").unlink(missing_ok=True)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def statuses(doc: dict[str, Any]) -> dict[str, str]:
+    return {f"{t['host']}/{t['zone']}": t["status"] for t in doc["targets"]}
+
+
+def inodes(doc: dict[str, Any], host: str) -> set[int]:
+    return {s["inode"] for s in doc["sockets"] if s["host"] == host}
+
+
+def test_key_login_through_an_alias(fleet: Fleet, holder: Holder) -> None:
+    code, doc, stderr = fleet.run("alpha", "-P", "tcp,unix")
+    assert code == 0, stderr
+    assert statuses(doc) == {"alpha/global": "ok"}
+    assert holder.inode("tcp4_listen") in inodes(doc, "alpha")
+    listener = next(s for s in doc["sockets"] if s["inode"] == holder.inode("tcp4_listen"))
+    assert listener["owners"][0]["command"] == "sockholder"
+    assert "GSSAPIAuthentication" not in stderr or "ignoring gssapiauthentication" in stderr
+
+
+def test_two_hosts_get_a_host_column(fleet: Fleet, holder: Holder) -> None:
+    done = run_sockstat(
+        "-F", str(fleet.config), "alpha", "bravo", "-P", "tcp", env=fleet.env()
+    )
+    assert done.returncode == 0, done.stderr
+    header, *rows = done.stdout.splitlines()
+    assert header.split()[:2] == ["HOST", "USER"]
+    port = holder.port("tcp4_listen")
+    hosts = {r.split()[0] for r in rows if f"127.0.0.1:{port} " in r}
+    assert hosts == {"alpha", "bravo"}
+
+
+@pytest.mark.parametrize(
+    ("alias", "status", "message"),
+    [
+        ("unknown", "hostkey-unknown", "is not known"),
+        ("changed", "hostkey-changed", "CHANGED"),
+        ("wrongkey", "auth", "refused our public keys"),
+        ("down", "unreachable", "cannot connect"),
+        ("nxdomain", "dns", "cannot resolve no-such-host.invalid"),
+        ("nosudo", "become-failed", "sudo"),
+    ],
+)
+def test_each_failure_is_a_host_status(
+    fleet: Fleet, alias: str, status: str, message: str
+) -> None:
+    args = ["--become", "sudo"] if alias == "nosudo" else []
+    code, doc, stderr = fleet.run(alias, "alpha", *args)
+    by_host = {t["host"]: t for t in doc["targets"]}
+    assert by_host[alias]["status"] == status, by_host[alias]
+    assert message in by_host[alias]["error"]
+    assert by_host["alpha"]["status"] == "ok"
+    assert code == 1
+    assert [line for line in stderr.splitlines() if f"{alias}/" in line] == [
+        f"sockstat: {alias}/global: {status}: {by_host[alias]['error']}"
+    ]
+
+
+def test_changed_key_is_refused_even_with_accept_new(fleet: Fleet) -> None:
+    code, doc, _ = fleet.run("changed", "--accept-new")
+    assert code == 3
+    assert statuses(doc) == {"changed/global": "hostkey-changed"}
+
+
+def test_accept_new_records_the_key_once(fleet: Fleet) -> None:
+    recorded = fleet.home / ".ssh" / "known_hosts.sockstat"
+    recorded.unlink(missing_ok=True)
+    code, _, stderr = fleet.run("unknown", "--accept-new")
+    assert code == 0, stderr
+    assert "accepted new host key" in stderr
+    port = fleet.servers["unknown"].port
+    assert recorded.read_text().startswith(f"[127.0.0.1]:{port} ssh-ed25519 ")
+    code, _, _ = fleet.run("unknown")  # now known: no --accept-new needed
+    assert code == 0
+    recorded.unlink()
+
+
+def test_hung_agent_times_out_while_others_finish(fleet: Fleet) -> None:
+    start = time.monotonic()
+    code, doc, _ = fleet.run("hung", "alpha", "--timeout", "3")
+    assert time.monotonic() - start < 30
+    assert statuses(doc) == {"hung/global": "timeout", "alpha/global": "ok"}
+    assert code == 1
+
+
+def test_25_megabytes_of_stderr_do_not_deadlock(fleet: Fleet, holder: Holder) -> None:
+    code, doc, stderr = fleet.run("flood", "-P", "tcp", "--timeout", "60")
+    assert code == 0, stderr
+    assert holder.inode("tcp4_listen") in inodes(doc, "flood")
+
+
+def test_sshd_killed_mid_run(fleet: Fleet) -> None:
+    server = fleet.servers["dying"]
+    killer = threading.Timer(2.0, server.stop)
+    killer.start()
+    try:
+        code, doc, _ = fleet.run("dying", "alpha", "--timeout", "30")
+    finally:
+        killer.join()
+    by_host = {t["host"]: t for t in doc["targets"]}
+    assert by_host["dying"]["status"] in ("unreachable", "agent-error")
+    assert by_host["alpha"]["status"] == "ok"
+    assert code == 1
+
+
+def test_become_sudo_for_a_user_that_is_not_root(fleet: Fleet, holder: Holder) -> None:
+    pwd.getpwnam(USER)
+    code, doc, stderr = fleet.run("asuser", "-P", "tcp")
+    assert code == 0, stderr
+    mine = next(s for s in doc["sockets"] if s["inode"] == holder.inode("tcp4_listen"))
+    assert mine["owners"] == []  # as sockstat-user, root's processes are not visible
+    code, doc, stderr = fleet.run("asuser", "-P", "tcp", "--become", "sudo")
+    assert code == 0, stderr
+    mine = next(s for s in doc["sockets"] if s["inode"] == holder.inode("tcp4_listen"))
+    assert mine["owners"][0]["pid"] == holder.pid
+
+
+@pytest.fixture(scope="module")
+def remote_netns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Holder]]:
+    name = f"sshz{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    held = start_holder(tmp_path_factory.mktemp(name), ["ip", "netns", "exec", name])
+    try:
+        yield name, held
+    finally:
+        stop_holder(held)
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+def test_zones_of_a_remote_host(fleet: Fleet, remote_netns: tuple[str, Holder]) -> None:
+    name, held = remote_netns
+    code, doc, stderr = fleet.run("alpha", "-Z", "-l")
+    assert code == 0, stderr
+    assert statuses(doc)[f"alpha/{name}"] == "ok"
+    assert statuses(doc)["alpha/global"] == "ok"
+    zone = [s for s in doc["sockets"] if s["zone"] == name]
+    assert held.inode("tcp4_listen") in {s["inode"] for s in zone}
+    code, doc, _ = fleet.run("alpha", "-z", name)
+    assert [t["zone"] for t in doc["targets"]] == [name]
+
+
+@pytest.fixture(scope="module")
+def jump(fleet: Fleet) -> Iterator[str]:
+    """A namespace reachable only through sshd "gate": ssh gate, then 127.0.0.1 inside."""
+    name = f"sshj{uuid.uuid4().hex[:6]}"
+    host_side, ns_side = f"vj{name[-6:]}a", f"vj{name[-6:]}b"
+    commands = [
+        ["ip", "netns", "add", name],
+        ["ip", "-n", name, "link", "set", "lo", "up"],
+        ["ip", "link", "add", host_side, "type", "veth", "peer", "name", ns_side],
+        ["ip", "link", "set", ns_side, "netns", name],
+        ["ip", "addr", "add", "10.213.7.1/30", "dev", host_side],
+        ["ip", "link", "set", host_side, "up"],
+        ["ip", "-n", name, "addr", "add", "10.213.7.2/30", "dev", ns_side],
+        ["ip", "-n", name, "link", "set", ns_side, "up"],
+    ]
+    for argv in commands:
+        subprocess.run(argv, check=True)
+    gate = Sshd(fleet.directory, 22, address="10.213.7.2", netns=name).start()
+    inner = Sshd(fleet.directory, 2222, address="127.0.0.1", netns=name).start()
+    with fleet.known_hosts.open("a") as f:
+        f.write(gate.known_hosts_line() + "\n" + inner.known_hosts_line() + "\n")
+    with fleet.config.open("a") as f:
+        f.write("\nHost gate\n  HostName 10.213.7.2\n")
+        f.write("Host inner\n  HostName 127.0.0.1\n  Port 2222\n  ProxyJump gate\n")
+    try:
+        yield name
+    finally:
+        gate.stop()
+        inner.stop()
+        subprocess.run(["ip", "link", "delete", host_side], check=False)
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+def test_proxyjump_through_one_sshd_to_another(fleet: Fleet, jump: str) -> None:
+    code, doc, stderr = fleet.run("inner", "-P", "tcp", "-l")
+    assert code == 0, stderr
+    # Only inside the namespace does anything listen on 127.0.0.1:2222 (the inner sshd).
+    listeners = {(s["local_address"], s["local_port"]) for s in doc["sockets"]}
+    assert ("127.0.0.1", 2222) in listeners
+    assert ("10.213.7.2", 22) in listeners
+
+
+INI = """\
+# web servers
+[web]
+www1 ansible_host=127.0.0.1 ansible_port={alpha}
+www2 ansible_host=127.0.0.1 ansible_port={bravo}
+
+[db]
+db1 ansible_host=127.0.0.1 ansible_port={alpha} ansible_user=root
+
+[prod:children]
+web
+db
+"""
+
+YAML = """\
+all:
+  children:
+    web:
+      hosts:
+        www1: {{ansible_host: 127.0.0.1, ansible_port: {alpha}}}
+        www2: {{ansible_host: 127.0.0.1, ansible_port: {bravo}}}
+    db:
+      hosts:
+        db1:
+          ansible_host: 127.0.0.1
+          ansible_port: {alpha}
+"""
+
+
+@pytest.mark.parametrize(
+    ("suffix", "text", "limit", "hosts"),
+    [
+        (".ini", INI, "web", ["www1", "www2"]),
+        (".ini", INI, "prod:!www2", ["www1", "db1"]),
+        (".yml", YAML, "db", ["db1"]),
+        (".yml", YAML, "www*", ["www1", "www2"]),
+        (".txt", "# plain\nalpha\nbravo  # second\n", "b*", ["bravo"]),
+    ],
+)
+def test_inventories_with_limit(
+    fleet: Fleet, tmp_path: Path, suffix: str, text: str, limit: str, hosts: list[str]
+) -> None:
+    inventory = tmp_path / f"hosts{suffix}"
+    ports = {"alpha": fleet.servers["alpha"].port, "bravo": fleet.servers["bravo"].port}
+    inventory.write_text(text.format(**ports))
+    code, doc, stderr = fleet.run("-i", str(inventory), "--limit", limit, "-P", "udp")
+    assert code == 0, stderr
+    assert [t["host"] for t in doc["targets"]] == hosts
+    assert {s["host"] for s in doc["sockets"]} <= set(hosts)
