@@ -7,12 +7,13 @@ calls boot().  Nothing is written to the target's disk.  Stdlib only, Python 3.9
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import io
+import marshal
 import sys
 import zipfile
+from types import CodeType
 from types import ModuleType
 from typing import List
 from typing import NoReturn
@@ -20,8 +21,13 @@ from typing import Optional
 from typing import Sequence
 
 
-class ZipSource(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Import modules from the shipped zip, ahead of anything installed."""
+class ZipSource:
+    """Import modules from the shipped zip, ahead of anything installed.
+
+    A meta path finder and loader by protocol (find_spec, create_module,
+    exec_module): importing importlib.abc for the base classes would cost more
+    start-up time than the agent's own collection on a small host.
+    """
 
     def __init__(self, data: bytes) -> None:
         self.zip = zipfile.ZipFile(io.BytesIO(data))
@@ -44,7 +50,7 @@ class ZipSource(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if found is None:
             return None
         package = found.endswith("/__init__.py")
-        spec = importlib.util.spec_from_loader(fullname, self, is_package=package)
+        spec = importlib.util.spec_from_loader(fullname, self, is_package=package)  # type: ignore[arg-type]
         if spec is not None:
             spec.origin = "<sockstat>/" + found
         return spec
@@ -59,8 +65,18 @@ class ZipSource(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             msg = f"{module.__name__} is not in the payload"
             raise ImportError(msg)
         module.__file__ = "<sockstat>/" + path
-        code = compile(self.zip.read(path), module.__file__, "exec")
-        exec(code, module.__dict__)  # noqa: S102 - the agent's own source, from the zip
+        exec(self._code(path, module.__file__), module.__dict__)  # noqa: S102 - our own code
+
+    def _code(self, path: str, filename: str) -> CodeType:
+        # The controller also ships code objects compiled by its own interpreter,
+        # named by its cache tag (cpython-311...): a target running the same version
+        # skips compiling, the most expensive part of starting the agent.
+        compiled = f"{path}.{sys.implementation.cache_tag}"
+        if compiled in self.names:
+            code = marshal.loads(self.zip.read(compiled))  # noqa: S302 - from the controller
+            if isinstance(code, CodeType):
+                return code
+        return compile(self.zip.read(path), filename, "exec")
 
     def get_source(self, fullname: str) -> Optional[str]:
         path = self._path(fullname)

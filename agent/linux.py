@@ -12,12 +12,11 @@ import logging
 import os
 import pwd
 import socket
-import subprocess
 import sys
 from array import array
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
+from typing import TYPE_CHECKING
 from typing import Callable
 from typing import Dict
 from typing import Iterable
@@ -26,6 +25,9 @@ from typing import Optional
 from typing import Sequence
 from typing import Tuple
 from typing import Union
+
+if TYPE_CHECKING:
+    from subprocess import Popen
 
 from agent import fdscan
 from agent.netlink import NETLINK_SOCK_DIAG
@@ -56,6 +58,7 @@ FORCE_PROC_NET_ENV = "SOCKSTAT_PROC_NET"
 # Share of the fd scan given to the helper process: the parent first spends about
 # as long on the netlink dumps as on its own part of the scan.
 HELPER_SHARE = 0.8
+HELPER_MIN_FDS = 20_000  # below this the scan takes less than starting a helper
 NAMESPACE_THREADS = 4
 RECV_BUFFER = 1 << 16  # the kernel hands out at most ~32 KiB per datagram anyway
 
@@ -151,6 +154,8 @@ def split_by_fd_count(names: List[str], share: float) -> Tuple[List[str], List[s
             weights.append(os.stat(f"{PROC}/{name}/fd").st_size or 1)
         except OSError:
             weights.append(1)
+    if sum(weights) < HELPER_MIN_FDS:  # a second interpreter would cost more
+        return [], list(names)
     goal = sum(weights) * share
     first: List[str] = []
     rest: List[str] = []
@@ -173,9 +178,11 @@ class HelperScan:
 
     def __init__(self, names: List[str]) -> None:
         self.names = names
-        self._proc: Optional[subprocess.Popen[bytes]] = None
+        self._proc: Optional[Popen[bytes]] = None
         source = _fdscan_source()
         if names and source and sys.executable:
+            import subprocess  # noqa: PLC0415 - start-up time matters on small hosts
+
             try:
                 self._proc = subprocess.Popen(
                     [sys.executable, "-S", "-I", "-c", source, *names],
@@ -338,6 +345,8 @@ def collect_namespaces(
         else:
             # Each dump walks the kernel's whole hash table inside send()/recv(),
             # which release the GIL: namespaces are read in parallel.
+            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
             with ThreadPoolExecutor(NAMESPACE_THREADS) as pool:
                 for _ in pool.map(lambda r: read_namespace(query, r, entered), results):
                     pass

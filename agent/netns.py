@@ -8,7 +8,6 @@ changes namespace; the agent's own threads never leave theirs.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import socket
@@ -121,6 +120,8 @@ def _libc_setns() -> Callable[[int, int], None]:
     native: Optional[Callable[[int, int], None]] = getattr(os, "setns", None)
     if native is not None:  # Python 3.12+
         return native
+    import ctypes  # noqa: PLC0415 - only Pythons before 3.12 need it
+
     libc = ctypes.CDLL(None, use_errno=True)
 
     def setns(fd: int, nstype: int) -> None:

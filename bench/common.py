@@ -22,6 +22,20 @@ def bench_python() -> str:
         subprocess.run(
             [str(python), "-m", "pip", "install", "-q", str(ROOT), "psutil"], check=True
         )
+    # Always measure the code of this checkout, installed as users install it.
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--force-reinstall",
+            str(ROOT),
+        ],
+        check=True,
+    )
     return str(python)
 
 

@@ -9,6 +9,8 @@ runs the zone's own ss or netstat instead and says so in a marker line.
 from __future__ import annotations
 
 import io
+import marshal
+import sys
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -35,24 +37,30 @@ PYTHONS = (
     "/opt/local/bin/python3",
     "/usr/bin/python3",
 )
-# Reads the boot source and the zip from stdin; runs on any Python 3 (checked 3.9+
-# by the shell first).
+TOO_OLD = 98  # the boot command's exit status on a Python older than 3.9
+# Checks the version before it reads anything (any Python, even 2, runs the first
+# statement), then reads the boot source and the zip from stdin.
 BOOT_COMMAND = (
-    "import sys;d=sys.stdin.buffer.read();n=int.from_bytes(d[:4],'big');"
+    f"import sys;sys.version_info>=(3,9) or sys.exit({TOO_OLD});"
+    "d=sys.stdin.buffer.read();n=int.from_bytes(d[:4],'big');"
     "g={'__name__':'sockstat_boot'};exec(compile(d[4:4+n],'<sockstat-boot>','exec'),g);"
     "g['boot'](d[4+n:],sys.argv[1:])"
 )
-# $1 is BOOT_COMMAND, the rest the agent's arguments.  Prints the fallback marker
-# line, the reason, then the tool's output, when no usable Python exists.
+# $1 is BOOT_COMMAND, the rest the agent's arguments.  Each candidate runs the boot
+# command itself (no separate version probe: one interpreter start per target); one
+# that is too old exits before reading stdin, and the next is tried, as is one the
+# shell cannot execute (126, 127).  With no usable
+# Python, prints the fallback marker line, the reason, then the tool's output.
 DISCOVERY_SCRIPT = r"""boot=$1; shift
 old=
 for p in {pythons}; do
   command -v "$p" >/dev/null 2>&1 || continue
-  v=$("$p" -c 'import sys; print("%d.%d" % sys.version_info[:2]);
-sys.exit(sys.version_info < (3, 9))' </dev/null 2>/dev/null)
-  case $? in
-    0) exec "$p" -c "$boot" "$@" ;;
-    1) [ -n "$v" ] && [ -z "$old" ] && old="$p is Python $v" ;;
+  "$p" -S -c "$boot" "$@"
+  status=$?
+  case $status in
+    {too_old}) [ -n "$old" ] || old="$p is Python $("$p" -V 2>&1 | sed 's/^Python //')" ;;
+    126|127) ;;  # found but not runnable: try the next one
+    *) exit "$status" ;;
   esac
 done
 if [ -n "$old" ]; then why="$old, older than 3.9"; else why="no python3 found"; fi
@@ -80,13 +88,21 @@ class Payload:
 
     def argv(self, agent_args: Sequence[str]) -> List[str]:
         """Return the argv that boots the agent (or the fallback) with these args."""
-        script = DISCOVERY_SCRIPT.format(pythons=" ".join(PYTHONS))
+        script = DISCOVERY_SCRIPT.format(pythons=" ".join(PYTHONS), too_old=TOO_OLD)
         return ["/bin/sh", "-c", script, "sockstat", BOOT_COMMAND, *agent_args]
+
+
+def _add_module(archive: zipfile.ZipFile, path: Path, name: str) -> None:
+    """Add a module's source, and its code compiled for this interpreter's version."""
+    source = path.read_bytes()
+    archive.writestr(name, source)
+    code = compile(source, f"<sockstat>/{name}", "exec", dont_inherit=True)
+    archive.writestr(f"{name}.{sys.implementation.cache_tag}", marshal.dumps(code))
 
 
 def _add_package(archive: zipfile.ZipFile, package: Path, prefix: str) -> None:
     for path in sorted(package.glob("*.py")):
-        archive.write(path, f"{prefix}/{path.name}")
+        _add_module(archive, path, f"{prefix}/{path.name}")
 
 
 @lru_cache(maxsize=1)
@@ -98,6 +114,6 @@ def build_payload() -> Payload:
         _add_package(archive, Path(common.__file__).parent, "common")
         msgpack_dir = Path(msgpack.__file__).parent
         for name in MSGPACK_MODULES:
-            archive.write(msgpack_dir / name, f"msgpack/{name}")
+            _add_module(archive, msgpack_dir / name, f"msgpack/{name}")
     boot = (Path(agent.__file__).parent / "boot.py").read_bytes()
     return Payload(len(boot).to_bytes(4, "big") + boot + buffer.getvalue())

@@ -250,7 +250,7 @@ def test_each_failure_is_one_zone_status(
         "ex3": ("agent-error", "exit status 3"),
         "gone": ("zone-entry-failed", "not running"),
         "nopy": ("fallback", "no python3 found; listed by ss -tuanpe"),
-        "oldpy": ("fallback", "is Python 3.6, older than 3.9"),
+        "oldpy": ("fallback", "python3 is Python 3.6.15, older than 3.9"),
         "vm1": ("skipped", "hardware VM (bhyve)"),
     }
     for zone, (status, message) in expected.items():
