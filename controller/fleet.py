@@ -47,12 +47,11 @@ from controller.sshrun import SshFailure
 from controller.sshrun import connect
 from controller.transport import Completed
 from controller.zones import GLOBAL
-from controller.zones import HARDWARE_VM_BRANDS
 from controller.zones import Zlogin
 from controller.zones import ZoneSelectionError
 from controller.zones import parse_zoneadm
 from controller.zones import select_zones
-from controller.zones import valid_zone_name
+from controller.zones import why_not_entered
 
 log = logging.getLogger(__name__)
 
@@ -315,13 +314,11 @@ class HostSurvey:
         argv = self.payload.argv(self.query.to_args())
 
         def one(name: str) -> List[TargetResult]:
-            zone = by_name[name]
+            refused = why_not_entered(by_name[name])
             if name == GLOBAL:
                 return self.agent(connection, [GLOBAL])
-            if zone.brand in HARDWARE_VM_BRANDS:
-                return self.fail(results.SKIPPED, f"hardware VM ({zone.brand})", zone=name)
-            if not valid_zone_name(name):
-                return self.fail(results.ZONE_ENTRY_FAILED, "invalid zone name", zone=name)
+            if refused is not None:
+                return self.fail(*refused, zone=name)
             command = self.command(Zlogin(name).wrap(argv))
             runner = self.runner(connection, command, self.payload.stdin)
             return run_agent(self.name, [name], runner, self.timeout(), entry="zlogin")

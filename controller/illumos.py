@@ -22,11 +22,10 @@ from controller.run import RunOptions
 from controller.run import collect_here
 from controller.run import run_jobs
 from controller.zones import GLOBAL
-from controller.zones import HARDWARE_VM_BRANDS
 from controller.zones import Zlogin
 from controller.zones import parse_zoneadm
 from controller.zones import select_zones
-from controller.zones import valid_zone_name
+from controller.zones import why_not_entered
 
 
 def list_illumos_zones(timeout: float) -> str:
@@ -63,16 +62,11 @@ def survey_illumos_zones(
     jobs: List[Callable[[], TargetResult]] = []
     for name in chosen:
         zone = by_name[name]
+        refused = why_not_entered(zone)
         if name == GLOBAL:
             jobs.append(lambda: collect_here(host, GLOBAL, query))
-        elif zone.state != "running":
-            jobs.append(_fixed(host, name, results.SKIPPED, f"zone is {zone.state}"))
-        elif zone.brand in HARDWARE_VM_BRANDS:
-            reason = f"hardware VM ({zone.brand}): its guest's sockets are not the zone's"
-            jobs.append(_fixed(host, name, results.SKIPPED, reason))
-        elif not valid_zone_name(name):
-            reason = f"invalid zone name {escape_text(name)!r}"
-            jobs.append(_fixed(host, name, results.ZONE_ENTRY_FAILED, reason))
+        elif refused is not None:
+            jobs.append(_fixed(host, name, *refused))
         else:
             command = Zlogin(name).wrap(argv)
             jobs.append(

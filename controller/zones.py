@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from typing import List
 from typing import Optional
 from typing import Sequence
+from typing import Tuple
 
 from common.errors import FleetError
 from common.errors import ParseError
+from common.format import escape_text
+from controller import results
 
 GLOBAL = "global"
 # zonecfg(8): a name starts with an alphanumeric and holds alphanumerics, "-", "_"
@@ -82,6 +85,20 @@ def parse_zoneadm(text: str, *, source: str = "zoneadm list -p") -> List[Zone]:
 def valid_zone_name(name: str) -> bool:
     """Whether a name is a legal zone name (and so safe to hand to zlogin)."""
     return ZONE_NAME.match(name) is not None
+
+
+def why_not_entered(zone: Zone) -> Optional[Tuple[str, str]]:
+    """Return (status, reason) when a listed zone must not be entered, else None."""
+    if zone.state != "running":
+        return results.SKIPPED, f"zone is {zone.state}"
+    if zone.brand in HARDWARE_VM_BRANDS:
+        return (
+            results.SKIPPED,
+            f"hardware VM ({zone.brand}): its guest's sockets are not the zone's",
+        )
+    if not valid_zone_name(zone.name):
+        return results.ZONE_ENTRY_FAILED, f"invalid zone name {escape_text(zone.name)!r}"
+    return None
 
 
 def select_zones(names: Sequence[str], patterns: Optional[Sequence[str]]) -> List[str]:
