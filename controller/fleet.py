@@ -121,6 +121,10 @@ def survey_hosts(
                 spec, query, all_zones, patterns, options, ssh, payload, clock
             )
             found[index] = host.run(config, host_keys, handshakes)
+        except Exception as err:
+            log.debug("%s: unexpected error", spec.name, exc_info=True)
+            message = f"internal error: {type(err).__name__}: {escape_text(str(err))}"
+            found[index] = [TargetResult(spec.name, GLOBAL, results.AGENT_ERROR, message)]
         finally:
             progress.step()
 

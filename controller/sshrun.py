@@ -94,11 +94,21 @@ class HostKeys:
 
     def _record(self, settings: SshSettings, key: paramiko.PKey) -> None:
         line = f"{settings.address} {key.get_name()} {key.get_base64()}\n"
-        with self._lock:
-            path = Path(self.accept_new_file or "")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a") as f:
-                f.write(line)
+        try:
+            with self._lock:
+                path = Path(self.accept_new_file or "")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with path.open("a") as f:
+                    f.write(line)
+        except OSError as err:  # a full disk must not lose this host's answer
+            log.warning(
+                "%s: accepted host key %s for this run only; cannot record it in %s: %s",
+                settings.name,
+                key.fingerprint,
+                self.accept_new_file,
+                err.strerror or err,
+            )
+            return
         log.warning(
             "%s: accepted new host key %s, recorded in %s",
             settings.name,

@@ -374,3 +374,18 @@ def test_inventories_with_limit(
     assert code == 0, stderr
     assert [t["host"] for t in doc["targets"]] == hosts
     assert {s["host"] for s in doc["sockets"]} <= set(hosts)
+
+
+def test_accept_new_when_the_key_cannot_be_recorded(fleet: Fleet) -> None:
+    """An unwritable record (here a directory in its place) loses no host's answer."""
+    recorded = fleet.home / ".ssh" / "known_hosts.sockstat"
+    recorded.unlink(missing_ok=True)
+    recorded.mkdir()
+    try:
+        code, doc, stderr = fleet.run("unknown", "--accept-new")
+        assert code == 0, stderr
+        assert statuses(doc) == {"unknown/global": "ok"}
+        assert "for this run only" in stderr
+        assert "Traceback" not in stderr
+    finally:
+        recorded.rmdir()
