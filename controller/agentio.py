@@ -7,6 +7,7 @@ from typing import List
 from typing import Optional
 from typing import Tuple
 
+from agent.netstat import parse_netstat
 from agent.ss import parse_ss
 from common.errors import FleetError
 from common.errors import SchemaError
@@ -110,5 +111,7 @@ def parse_fallback(tool: str, text: str) -> List[Socket]:
     """Parse the output of the tool the discovery script fell back to."""
     if tool.startswith("ss "):
         return parse_ss(text, source=tool)
+    if tool.startswith("netstat -an"):
+        return parse_netstat(text, source=tool)
     msg = f"no parser for {tool!r}"
     raise SchemaError(msg)
