@@ -1,20 +1,20 @@
 """The zero-install agent: one payload per run, and the command line that boots it.
 
-The payload (sent on the target's stdin) is agent/boot.py's source followed by a zip
-of agent/, common/ and msgpack's pure-Python modules, taken from the installed
+The payload (sent on the target's stdin) is agent/boot.py's source followed by a
+bundle of agent/, common/ and msgpack's pure-Python modules, taken from the installed
 packages.  The command finds a Python 3.9+ in one round trip; where there is none it
 runs the zone's own ss or netstat instead and says so in a marker line.
 """
 
 from __future__ import annotations
 
-import io
 import marshal
 import sys
-import zipfile
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Dict
 from typing import List
 from typing import Sequence
 
@@ -41,7 +41,7 @@ PYTHONS = (
 )
 TOO_OLD = 98  # the boot command's exit status on a Python older than 3.9
 # Checks the version before it reads anything (any Python, even 2, runs the first
-# statement), then reads the boot source and the zip from stdin.
+# statement), then reads the boot source and the module bundle from stdin.
 BOOT_COMMAND = (
     f"import sys;sys.version_info>=(3,9) or sys.exit({TOO_OLD});"
     "d=sys.stdin.buffer.read();n=int.from_bytes(d[:4],'big');"
@@ -94,28 +94,32 @@ class Payload:
         return ["/bin/sh", "-c", script, "sockstat", BOOT_COMMAND, *agent_args]
 
 
-def _add_module(archive: zipfile.ZipFile, path: Path, name: str) -> None:
+def _add_module(bundle: Dict[str, bytes], path: Path, name: str) -> None:
     """Add a module's source, and its code compiled for this interpreter's version."""
     source = path.read_bytes()
-    archive.writestr(name, source)
+    bundle[name] = source
     code = compile(source, f"<sockstat>/{name}", "exec", dont_inherit=True)
-    archive.writestr(f"{name}.{sys.implementation.cache_tag}", marshal.dumps(code))
+    bundle[f"{name}.{sys.implementation.cache_tag}"] = marshal.dumps(code)
 
 
-def _add_package(archive: zipfile.ZipFile, package: Path, prefix: str) -> None:
+def _add_package(bundle: Dict[str, bytes], package: Path, prefix: str) -> None:
     for path in sorted(package.glob("*.py")):
-        _add_module(archive, path, f"{prefix}/{path.name}")
+        _add_module(bundle, path, f"{prefix}/{path.name}")
 
 
 @lru_cache(maxsize=1)
 def build_payload() -> Payload:
-    """Build the payload once per run from the installed packages."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        _add_package(archive, Path(agent.__file__).parent, "agent")
-        _add_package(archive, Path(common.__file__).parent, "common")
-        msgpack_dir = Path(msgpack.__file__).parent
-        for name in MSGPACK_MODULES:
-            _add_module(archive, msgpack_dir / name, f"msgpack/{name}")
+    """Build the payload once per run from the installed packages.
+
+    The bundle format is agent/boot.py's: zlib-compressed marshal (version 4) of
+    {path: source, path.<cache tag>: code}.
+    """
+    bundle: Dict[str, bytes] = {}
+    _add_package(bundle, Path(agent.__file__).parent, "agent")
+    _add_package(bundle, Path(common.__file__).parent, "common")
+    msgpack_dir = Path(msgpack.__file__).parent
+    for name in MSGPACK_MODULES:
+        _add_module(bundle, msgpack_dir / name, f"msgpack/{name}")
     boot = (Path(agent.__file__).parent / "boot.py").read_bytes()
-    return Payload(len(boot).to_bytes(4, "big") + boot + buffer.getvalue())
+    packed = zlib.compress(marshal.dumps(bundle, 4), 6)
+    return Payload(len(boot).to_bytes(4, "big") + boot + packed)
