@@ -63,8 +63,7 @@ def judge(
     output: AgentOutput, completed: Completed, *, timeout: float, expected: int = 1
 ) -> Tuple[str, Optional[str], List[Snapshot]]:
     """Return (status, error message, snapshots) for a finished agent run."""
-    tail = completed.stderr_tail
-    detail = f": {escape_text(tail.splitlines()[-1])}" if tail else ""
+    detail = f": {completed.last_error}" if completed.last_error else ""
     if output.error is not None:
         return results.BAD_OUTPUT, f"bad agent output: {output.error}", []
     if completed.timed_out:

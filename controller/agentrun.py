@@ -53,8 +53,7 @@ def agent_job(
 
 def entry_failure(completed: Completed, entry: str) -> Tuple[str, str]:
     """Status and message when nothing came back: the hop into the target failed."""
-    tail = completed.stderr_tail.splitlines()
-    reason = escape_text(tail[-1]) if tail else "no output"
+    reason = completed.last_error or "no output"
     text = completed.stderr_tail.lower()
     if entry in ("sudo", "pfexec") or "sudo:" in text:
         return BECOME_FAILED, f"{entry} refused (exit {completed.returncode}): {reason}"

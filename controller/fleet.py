@@ -22,14 +22,17 @@ from typing import Optional
 from typing import Sequence
 
 import msgpack
+import paramiko
 
 from agent.netns import safe_name
 from agent.query import Query
 from common.errors import FleetError
 from common.format import escape_text
 from controller import results
+from controller.agentio import MAX_FALLBACK_TEXT
 from controller.agentrun import run_agent
 from controller.inventory import HostSpec
+from controller.payload import FALLBACK_MARKER
 from controller.payload import Payload
 from controller.payload import build_payload
 from controller.results import FleetResult
@@ -168,7 +171,10 @@ class HostSurvey:
         return max(0.0, min(self.options.timeout, self.clock.left()))
 
     def run(
-        self, config: object, host_keys: HostKeys, handshakes: threading.Semaphore
+        self,
+        config: paramiko.SSHConfig,
+        host_keys: HostKeys,
+        handshakes: threading.Semaphore,
     ) -> List[TargetResult]:
         """Connect, survey, disconnect."""
         if self.spec.local:
@@ -194,11 +200,14 @@ class HostSurvey:
             connection.close()
 
     def connect(
-        self, config: object, host_keys: HostKeys, handshakes: threading.Semaphore
+        self,
+        config: paramiko.SSHConfig,
+        host_keys: HostKeys,
+        handshakes: threading.Semaphore,
     ) -> SshConnection:
         """Open the Transport, through every ProxyJump hop in turn."""
-        settings = resolve(config, self.spec)  # type: ignore[arg-type]
-        hops: List[SshSettings] = [resolve_jump(config, j) for j in settings.proxy_jump]  # type: ignore[arg-type]
+        settings = resolve(config, self.spec)
+        hops: List[SshSettings] = [resolve_jump(config, j) for j in settings.proxy_jump]
         via: Optional[SshConnection] = None
         for hop in [*hops, settings]:
             with handshakes:
@@ -236,39 +245,43 @@ class HostSurvey:
         if not self.zones:
             return self.agent(connection, [GLOBAL])
         probe = self.output(connection, ["/bin/sh", "-c", "uname -s"], become=False)
-        if probe.strip() == "SunOS":
+        if probe.strip() == b"SunOS":
             return self.survey_illumos(connection)
         return self.survey_netns(connection)
 
     def output(
-        self, connection: SshConnection, argv: Sequence[str], *, become: bool
-    ) -> str:
-        """Run a small command and return its stdout (bounded), or raise SshFailure."""
+        self,
+        connection: SshConnection,
+        argv: Sequence[str],
+        *,
+        become: bool,
+        stdin: bytes = b"",
+        limit: int = 1 << 20,
+    ) -> bytes:
+        """Run a command and return its stdout (at most ``limit`` bytes), or raise."""
         chunks: List[bytes] = []
         size = [0]
 
         def keep(data: bytes) -> None:
             size[0] += len(data)
-            if size[0] > 1 << 20:
-                msg = f"{argv[0]} printed more than 1 MiB"
+            if size[0] > limit:
+                msg = f"{argv[0]} printed more than {limit} bytes"
                 raise SshFailure(results.BAD_OUTPUT, msg)
             chunks.append(data)
 
         done = connection.run(
             self.command(argv, become=become),
-            stdin=b"",
+            stdin=stdin,
             on_stdout=keep,
             timeout=self.timeout(),
         )
         if done.timed_out:
             raise SshFailure(results.TIMEOUT, f"{argv[0]} did not finish in time")
         if done.returncode:
-            tail = (
-                escape_text(done.stderr_tail.splitlines()[-1]) if done.stderr_tail else ""
-            )
-            msg = f"{shlex.join(argv)[:60]} failed (exit {done.returncode}): {tail}"
+            command = shlex.join(argv)[:60]
+            msg = f"{command} failed (exit {done.returncode}): {done.last_error}"
             raise SshFailure(results.AGENT_ERROR, msg)
-        return b"".join(chunks).decode("utf-8", "replace")
+        return b"".join(chunks)
 
     def survey_netns(self, connection: SshConnection) -> List[TargetResult]:
         """Linux: list the namespaces with the agent, then dump them all in one run."""
@@ -286,31 +299,25 @@ class HostSurvey:
 
     def list_netns(self, connection: SshConnection) -> Optional[List[tuple[str, str]]]:
         """Return [(name, path)] from the agent's --list-netns, or None without Python."""
-        argv = self.payload.argv(["--list-netns"])
-        chunks: List[bytes] = []
-        done = connection.run(
-            self.command(argv),
+        # Without Python the discovery script answers with the whole ss listing.
+        data = self.output(
+            connection,
+            self.payload.argv(["--list-netns"]),
+            become=True,
             stdin=self.payload.stdin,
-            on_stdout=chunks.append,
-            timeout=self.timeout(),
+            limit=MAX_FALLBACK_TEXT,
         )
-        data = b"".join(chunks)
-        if data.startswith(b"#sockstat-fallback"):
+        if data.startswith(FALLBACK_MARKER):
             return None
-        if done.timed_out or done.returncode:
-            tail = (
-                escape_text(done.stderr_tail.splitlines()[-1]) if done.stderr_tail else ""
-            )
-            msg = f"listing network namespaces failed (exit {done.returncode}): {tail}"
-            raise SshFailure(results.AGENT_ERROR, msg)
         return parse_netns_listing(data)
 
     def survey_illumos(self, connection: SshConnection) -> List[TargetResult]:
         """illumos: zoneadm list, the global zone directly, the others through zlogin."""
         try:
-            zones = parse_zoneadm(
-                self.output(connection, ["/usr/sbin/zoneadm", "list", "-p"], become=False)
+            listed = self.output(
+                connection, ["/usr/sbin/zoneadm", "list", "-p"], become=False
             )
+            zones = parse_zoneadm(listed.decode("utf-8", "replace"))
             chosen = select_zones([z.name for z in zones], self.patterns)
         except (FleetError, ZoneSelectionError) as err:
             return self.fail(results.ZONE_ENTRY_FAILED, str(err), zone="*")

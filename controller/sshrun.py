@@ -137,10 +137,15 @@ def _load_keys(settings: SshSettings) -> List[paramiko.PKey]:
 class SshConnection:
     """One authenticated Transport to a host, shared by all its channels."""
 
-    def __init__(self, transport: paramiko.Transport, settings: SshSettings) -> None:
+    def __init__(
+        self,
+        transport: paramiko.Transport,
+        settings: SshSettings,
+        via: Optional[SshConnection] = None,
+    ) -> None:
         self.transport = transport
         self.settings = settings
-        self._via: Optional[SshConnection] = None
+        self._via = via  # the jump host's connection, closed with this one
 
     def close(self) -> None:
         """Close the transport (and the jump host's, if any)."""
@@ -290,9 +295,7 @@ def connect(
         raise
     if settings.server_alive_interval:
         transport.set_keepalive(int(settings.server_alive_interval))
-    connection = SshConnection(transport, settings)
-    connection._via = via
-    return connection
+    return SshConnection(transport, settings, via)
 
 
 def _authenticate(transport: paramiko.Transport, settings: SshSettings) -> None:

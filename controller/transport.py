@@ -24,6 +24,7 @@ from typing import Optional
 from typing import Sequence
 
 from common.errors import TransportError
+from common.format import escape_text
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,12 @@ class Completed:
     returncode: Optional[int]  # None when it was killed at its deadline
     stderr_tail: str
     timed_out: bool = False
+
+    @property
+    def last_error(self) -> str:
+        """The last stderr line, escaped for a message ("" when there was none)."""
+        lines = self.stderr_tail.splitlines()
+        return escape_text(lines[-1]) if lines else ""
 
 
 class StderrTail:
