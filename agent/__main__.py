@@ -8,12 +8,9 @@ namespace, in order; ``--list-netns`` writes the namespaces it can see instead.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import sys
 import time
-from typing import List
-from typing import Optional
 
 import msgpack
 
@@ -27,28 +24,76 @@ from common.schema import Proto
 from common.schema import Snapshot
 from common.wire import write_snapshot
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import NoReturn
 
-def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
-    """Parse the agent's arguments; the query is in ``.query``."""
-    parser = argparse.ArgumentParser(prog="python3 -m agent", description=__doc__)
-    parser.add_argument("-P", dest="protocols", default="tcp,udp,unix")
-    parser.add_argument("-f", dest="families", default="inet,inet6")
-    parser.add_argument("--netns", action="append", default=[], metavar="PATH")
-    parser.add_argument("--list-netns", action="store_true")
-    parser.add_argument("--version", action="version", version=__version__)
-    ns = parser.parse_args(argv)
+
+USAGE = (
+    "usage: python3 -m agent [-P tcp,udp,unix] [-f inet,inet6] [--netns PATH]... "
+    "[--list-netns] [--version]"
+)
+EXIT_USAGE = 2
+
+
+class Arguments:
+    """The agent's parsed command line."""
+
+    __slots__ = ("list_netns", "netns", "query")
+
+    def __init__(self, query: Query, netns: list[str], list_netns: bool) -> None:
+        self.query = query
+        self.netns = netns
+        self.list_netns = list_netns
+
+
+def _usage_error(message: str) -> NoReturn:
+    print(f"{USAGE}\npython3 -m agent: error: {message}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+
+
+def parse_args(argv: list[str]) -> Arguments:
+    """Parse the agent's arguments, written by the controller (or a user).
+
+    By hand rather than with argparse, which with the gettext and shutil modules
+    it loads would be a sixth of the agent's start-up on every zone and host.
+    """
+    values = {"-P": "tcp,udp,unix", "-f": "inet,inet6"}
+    netns: list[str] = []
+    list_netns = False
+    args = iter(argv)
+    for arg in args:
+        name, eq, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if name in ("-P", "-f", "--netns"):
+            value = inline if eq else next(args, None)
+            if value is None:
+                _usage_error(f"argument {name}: expected one argument")
+            if name == "--netns":
+                netns.append(value)
+            else:
+                values[name] = value
+        elif arg == "--list-netns":
+            list_netns = True
+        elif arg == "--version":
+            print(__version__)
+            sys.exit(0)
+        elif arg in ("-h", "--help"):
+            print(f"{USAGE}\n\n{__doc__}")
+            sys.exit(0)
+        else:
+            _usage_error(f"unrecognized argument: {arg}")
     try:
-        protocols = frozenset(Proto(p) for p in ns.protocols.split(",") if p)
-        families = frozenset(Family(f) for f in ns.families.split(",") if f)
+        protocols = frozenset(Proto(p) for p in values["-P"].split(",") if p)
+        families = frozenset(Family(f) for f in values["-f"].split(",") if f)
     except ValueError as err:
-        parser.error(str(err))  # exits 2
-    ns.query = Query(protocols or ALL_PROTOCOLS, families or INET_FAMILIES)
-    return ns
+        _usage_error(str(err))
+    query = Query(protocols or ALL_PROTOCOLS, families or INET_FAMILIES)
+    return Arguments(query, netns, list_netns)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Collect and write the snapshots asked for."""
-    args = parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     gc.disable()  # one short run building many small objects: nothing to collect
     out = sys.stdout.buffer
     try:

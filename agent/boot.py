@@ -18,11 +18,13 @@ import sys
 import zlib
 from types import CodeType
 from types import ModuleType
-from typing import Dict
-from typing import List
-from typing import NoReturn
-from typing import Optional
-from typing import Sequence
+
+# typing.TYPE_CHECKING without importing typing, ~10 ms of every agent start (mypy
+# treats any name TYPE_CHECKING as true).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import NoReturn
 
 
 class BundleSource:
@@ -38,10 +40,10 @@ class BundleSource:
         if not isinstance(files, dict):
             msg = "bad sockstat payload"
             raise TypeError(msg)
-        self.files: Dict[str, bytes] = files
+        self.files: dict[str, bytes] = files
         self.names = set(files)
 
-    def _path(self, fullname: str) -> Optional[str]:
+    def _path(self, fullname: str) -> str | None:
         base = fullname.replace(".", "/")
         for path in (base + "/__init__.py", base + ".py"):
             if path in self.names:
@@ -51,9 +53,9 @@ class BundleSource:
     def find_spec(
         self,
         fullname: str,
-        path: Optional[Sequence[str]] = None,
-        target: Optional[ModuleType] = None,
-    ) -> Optional[importlib.machinery.ModuleSpec]:
+        path: Sequence[str] | None = None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
         found = self._path(fullname)
         if found is None:
             return None
@@ -89,12 +91,12 @@ class BundleSource:
                 return code
         return compile(self.files[path], filename, "exec")
 
-    def get_source(self, fullname: str) -> Optional[str]:
+    def get_source(self, fullname: str) -> str | None:
         path = self._path(fullname)
         return self.files[path].decode("utf-8") if path else None
 
 
-def boot(data: bytes, argv: List[str]) -> NoReturn:
+def boot(data: bytes, argv: list[str]) -> NoReturn:
     """Run the shipped agent with these arguments and exit with its status."""
     sys.meta_path.insert(0, BundleSource(data))
     from agent.__main__ import main  # noqa: PLC0415 - only importable after the line above

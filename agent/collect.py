@@ -6,9 +6,8 @@ import os
 import socket
 import sys
 import time
-from typing import Callable
-from typing import List
-from typing import Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 
 from agent import __version__
 from agent.query import Query
@@ -16,7 +15,7 @@ from common.errors import UnsupportedPlatform
 from common.schema import Snapshot
 from common.schema import Socket
 
-Backend = Callable[[Query, Callable[[str], None]], List[Socket]]
+Backend = Callable[[Query, Callable[[str], None]], list[Socket]]
 
 
 def select_backend(platform: str = sys.platform) -> Backend:
@@ -47,7 +46,7 @@ def collect_snapshot(query: Query, *, zone: str = "global") -> Snapshot:
     """List this zone's sockets; ``zone`` is only what the agent believes it is."""
     started = time.time()
     clock = time.perf_counter()
-    warnings: List[str] = []
+    warnings: list[str] = []
     sockets = select_backend()(query, warnings.append)
     snapshot = new_snapshot(zone, started, time.perf_counter() - clock)
     snapshot.sockets = tuple(sockets)
@@ -55,7 +54,7 @@ def collect_snapshot(query: Query, *, zone: str = "global") -> Snapshot:
     return snapshot
 
 
-def collect_netns_snapshots(query: Query, paths: Sequence[str]) -> List[Snapshot]:
+def collect_netns_snapshots(query: Query, paths: Sequence[str]) -> list[Snapshot]:
     """Take one snapshot per Linux network namespace path, in the order given.
 
     ``-`` stands for the namespace the agent runs in.

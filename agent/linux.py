@@ -8,26 +8,14 @@ netlink dumps; both mostly wait in syscalls, which release the GIL.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import pwd
 import socket
 import sys
 from array import array
-from dataclasses import dataclass
-from dataclasses import field
-from typing import TYPE_CHECKING
-from typing import Callable
-from typing import Dict
-from typing import Iterable
-from typing import List
-from typing import Optional
-from typing import Sequence
-from typing import Tuple
-from typing import Union
-
-if TYPE_CHECKING:
-    from subprocess import Popen
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
 
 from agent import fdscan
 from agent.netlink import NETLINK_SOCK_DIAG
@@ -48,9 +36,12 @@ from agent.query import Query
 from common.schema import Family
 from common.schema import Owner
 from common.schema import Proto
+from common.schema import Record
 from common.schema import Socket
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from subprocess import Popen
 
 PROC = "/proc"
 # Set to force the /proc/net text path, as ss(8) does with PROC_NET_TCP.
@@ -64,7 +55,7 @@ RECV_BUFFER = 1 << 16  # the kernel hands out at most ~32 KiB per datagram anywa
 
 Warn = Callable[[str], None]
 # socket inode -> [(pid, fd), ...]
-OwnerMap = Dict[int, List[Tuple[int, int]]]
+OwnerMap = dict[int, list[tuple[int, int]]]
 
 
 def read_netlink_dump(request: bytes, parser: DumpParser, sock: socket.socket) -> None:
@@ -84,9 +75,9 @@ def open_diag_socket() -> socket.socket:
     return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
 
 
-def dump_netlink(query: Query, sock: socket.socket, warn: Warn) -> List[Socket]:
+def dump_netlink(query: Query, sock: socket.socket, warn: Warn) -> list[Socket]:
     """Dump every requested table through one diag socket."""
-    requests: List[Tuple[bytes, DumpParser]] = []
+    requests: list[tuple[bytes, DumpParser]] = []
     both = query.families >= INET_FAMILIES
     if Proto.TCP in query.protocols and both:
         requests.append((build_tcp_compat_request(), InetDumpParser(Proto.TCP, None)))
@@ -99,7 +90,7 @@ def dump_netlink(query: Query, sock: socket.socket, warn: Warn) -> List[Socket]:
                 requests.append((request, InetDumpParser(proto, family)))
     if Proto.UNIX in query.protocols:
         requests.append((build_unix_request(), UnixDumpParser()))
-    records: List[Socket] = []
+    records: list[Socket] = []
     for request, parser in requests:
         read_netlink_dump(request, parser, sock)
         if parser.interrupted:
@@ -116,9 +107,9 @@ PROC_NET_FILES = {
 }
 
 
-def read_proc_net(query: Query, net_dir: str = PROC + "/net") -> List[Socket]:
+def read_proc_net(query: Query, net_dir: str = PROC + "/net") -> list[Socket]:
     """Read the requested tables from /proc/net text (the sock_diag fallback)."""
-    records: List[Socket] = []
+    records: list[Socket] = []
     for (proto, family), name in PROC_NET_FILES.items():
         if proto in query.protocols and family in query.families:
             path = f"{net_dir}/{name}"
@@ -141,7 +132,7 @@ def read_bytes(path: str) -> bytes:
         return f.read()
 
 
-def split_by_fd_count(names: List[str], share: float) -> Tuple[List[str], List[str]]:
+def split_by_fd_count(names: list[str], share: float) -> tuple[list[str], list[str]]:
     """Split pids into (first, rest) with about ``share`` of the open fds in first.
 
     ``st_size`` of /proc/<pid>/fd is the number of open fds since Linux 6.2 ("proc:
@@ -157,8 +148,8 @@ def split_by_fd_count(names: List[str], share: float) -> Tuple[List[str], List[s
     if sum(weights) < HELPER_MIN_FDS:  # a second interpreter would cost more
         return [], list(names)
     goal = sum(weights) * share
-    first: List[str] = []
-    rest: List[str] = []
+    first: list[str] = []
+    rest: list[str] = []
     taken = 0
     for name, weight in sorted(zip(names, weights), key=lambda nw: -nw[1]):
         if taken + weight / 2 <= goal:
@@ -176,9 +167,9 @@ class HelperScan:
     If it cannot start or fails, its pids are scanned in-process instead.
     """
 
-    def __init__(self, names: List[str]) -> None:
+    def __init__(self, names: list[str]) -> None:
         self.names = names
-        self._proc: Optional[Popen[bytes]] = None
+        self._proc: Popen[bytes] | None = None
         source = _fdscan_source()
         if names and source and sys.executable:
             import subprocess  # noqa: PLC0415 - start-up time matters on small hosts
@@ -190,8 +181,8 @@ class HelperScan:
                     stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL,
                 )
-            except OSError as err:
-                log.debug("fd scan helper did not start: %s", err)
+            except OSError:  # no second interpreter: result() scans these pids itself
+                self._proc = None
 
     def __enter__(self) -> HelperScan:
         return self
@@ -202,7 +193,7 @@ class HelperScan:
             self._proc.kill()
             self._proc.communicate()
 
-    def result(self) -> Tuple[int, array[int]]:
+    def result(self) -> tuple[int, array[int]]:
         """Return (processes denied, flat (inode, pid, fd) triples)."""
         out: array[int] = array("q")
         if self._proc is not None:
@@ -212,12 +203,11 @@ class HelperScan:
                 denied = out[0]
                 del out[0]
                 return denied, out
-            log.debug("fd scan helper failed (status %s)", self._proc.returncode)
-            out = array("q")
+            out = array("q")  # the helper failed: scan its share here instead
         return fdscan.scan(self.names, out), out
 
 
-def _fdscan_source() -> Optional[str]:
+def _fdscan_source() -> str | None:
     loader = getattr(fdscan, "__loader__", None)
     try:
         return loader.get_source(fdscan.__name__) if loader is not None else None
@@ -245,10 +235,10 @@ class ProcessInfo:
 
     def __init__(self, proc: str = PROC) -> None:
         self.proc = proc
-        self._pids: Dict[int, Optional[Tuple[Optional[int], Optional[str], str, str]]] = {}
-        self._users: Dict[int, Optional[str]] = {}
+        self._pids: dict[int, tuple[int | None, str | None, str, str] | None] = {}
+        self._users: dict[int, str | None] = {}
 
-    def get(self, pid: int) -> Optional[Tuple[Optional[int], Optional[str], str, str]]:
+    def get(self, pid: int) -> tuple[int | None, str | None, str, str] | None:
         """Return (uid, user, command, args), or None for a vanished process."""
         try:
             return self._pids[pid]
@@ -256,7 +246,7 @@ class ProcessInfo:
             info = self._pids[pid] = self._read(pid)
             return info
 
-    def _read(self, pid: int) -> Optional[Tuple[Optional[int], Optional[str], str, str]]:
+    def _read(self, pid: int) -> tuple[int | None, str | None, str, str] | None:
         base = f"{self.proc}/{pid}/"
         try:
             uid = parse_status_uid(read_bytes(base + "status"))
@@ -266,7 +256,7 @@ class ProcessInfo:
             return None
         return uid, self.user(uid), command.decode("utf-8", "backslashreplace"), args
 
-    def user(self, uid: Optional[int]) -> Optional[str]:
+    def user(self, uid: int | None) -> str | None:
         """Return the user name of uid in this zone's passwd, None if it has none."""
         if uid is None:
             return None
@@ -274,7 +264,7 @@ class ProcessInfo:
             return self._users[uid]
         except KeyError:
             try:
-                name: Optional[str] = pwd.getpwuid(uid).pw_name
+                name: str | None = pwd.getpwuid(uid).pw_name
             except KeyError:
                 name = None
             self._users[uid] = name
@@ -302,18 +292,20 @@ def attach_owners(sockets: Iterable[Socket], owners: OwnerMap, info: ProcessInfo
             )
 
 
-@dataclass
-class NamespaceSockets:
+class NamespaceSockets(Record):
     """What one network namespace answered: its sockets, or why it could not."""
 
-    namespace: Namespace
-    sockets: List[Socket] = field(default_factory=list)
-    warnings: List[str] = field(default_factory=list)
-    error: Optional[str] = None
-    gone: bool = False  # the namespace vanished between listing and entering
+    __slots__ = ("error", "gone", "namespace", "sockets", "warnings")
+
+    def __init__(self, namespace: Namespace) -> None:
+        self.namespace = namespace
+        self.sockets: list[Socket] = []
+        self.warnings: list[str] = []
+        self.error: str | None = None
+        self.gone = False  # the namespace vanished between listing and entering
 
 
-def list_sockets(query: Query, warn: Warn) -> List[Socket]:
+def list_sockets(query: Query, warn: Warn) -> list[Socket]:
     """List the sockets of this network namespace with their owners."""
     here = Namespace("global", None, 0)
     (result,) = collect_namespaces(query, [here])
@@ -326,7 +318,7 @@ def list_sockets(query: Query, warn: Warn) -> List[Socket]:
 
 def collect_namespaces(
     query: Query, namespaces: Sequence[Namespace]
-) -> List[NamespaceSockets]:
+) -> list[NamespaceSockets]:
     """List the sockets of several network namespaces with one /proc/*/fd scan.
 
     Socket inodes are global to the host, so one scan maps owners in every
@@ -376,7 +368,7 @@ def collect_namespaces(
 def read_namespace(
     query: Query,
     result: NamespaceSockets,
-    entered: Dict[str, Union[socket.socket, OSError]],
+    entered: dict[str, socket.socket | OSError],
 ) -> None:
     """Read one namespace's tables into ``result``, through its diag socket if any."""
     ns, warn = result.namespace, result.warnings.append
@@ -412,7 +404,7 @@ def read_namespace(
     result.error = f"cannot enter network namespace {ns.path}: {reason}"
 
 
-def read_table(query: Query, warn: Warn) -> List[Socket]:
+def read_table(query: Query, warn: Warn) -> list[Socket]:
     """Dump this namespace's socket tables through sock_diag, else from /proc/net."""
     if os.environ.get(FORCE_PROC_NET_ENV):
         return read_proc_net(query)

@@ -10,9 +10,6 @@ import errno
 import os
 import socket
 import struct
-from typing import Dict
-from typing import List
-from typing import Optional
 
 from common.schema import Family
 from common.schema import Proto
@@ -124,13 +121,13 @@ class DumpParser:
     so the listing may miss or repeat a socket (the caller may retry).
     """
 
-    def __init__(self, proto: Proto, family: Optional[Family]) -> None:
+    def __init__(self, proto: Proto, family: Family | None) -> None:
         self.proto = proto
         self.family = family
         self.done = False
         self.interrupted = False
-        self.records: List[Socket] = []
-        self._ntop: Dict[bytes, str] = {}
+        self.records: list[Socket] = []
+        self._ntop: dict[bytes, str] = {}
 
     def feed(self, data: bytes | memoryview) -> None:
         """Parse one or more whole netlink messages."""
@@ -199,8 +196,8 @@ class InetDumpParser(DumpParser):
         local = ntop.get(src)
         if local is None:
             local = ntop[src] = _inet_ntop(family, src)
-        rport: Optional[int] = ntohs(dport)
-        remote: Optional[str] = None
+        rport: int | None = ntohs(dport)
+        remote: str | None = None
         if rport:
             remote = ntop.get(dst)
             if remote is None:
@@ -266,9 +263,9 @@ class UnixDumpParser(DumpParser):
             msg = f"short unix_diag_msg ({end - start} bytes)"
             raise DumpError(errno.EPROTO, msg)
         _fam, kind, state, _pad, inode, _cookie = UNIX_DIAG_MSG.unpack_from(data, start)
-        path: Optional[str] = None
-        peer: Optional[int] = None
-        uid: Optional[int] = None
+        path: str | None = None
+        peer: int | None = None
+        uid: int | None = None
         offset = start + UNIX_DIAG_MSG.size
         while offset + 4 <= end:
             length, attr = NLATTR.unpack_from(data, offset)
@@ -291,7 +288,7 @@ class UnixDumpParser(DumpParser):
         )  # fmt: skip
 
 
-def decode_unix_name(raw: bytes) -> Optional[str]:
+def decode_unix_name(raw: bytes) -> str | None:
     r"""Decode a sun_path: abstract names (leading NUL) become ``@name``.
 
     >>> decode_unix_name(b"\x00hidden")
@@ -313,15 +310,15 @@ def _inet_ntop(family: Family, raw: bytes) -> str:
 
 
 def parse_inet_dump(
-    data: bytes, *, proto: Proto, family: Optional[Family] = None
-) -> List[Socket]:
+    data: bytes, *, proto: Proto, family: Family | None = None
+) -> list[Socket]:
     """Parse a captured inet dump (concatenated datagrams) into raw sockets."""
     parser = InetDumpParser(proto, family)
     parser.feed(data)
     return parser.records
 
 
-def parse_unix_dump(data: bytes) -> List[Socket]:
+def parse_unix_dump(data: bytes) -> list[Socket]:
     """Parse a captured unix dump (concatenated datagrams) into raw sockets."""
     parser = UnixDumpParser()
     parser.feed(data)

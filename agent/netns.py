@@ -12,13 +12,10 @@ import os
 import re
 import socket
 import threading
-from dataclasses import dataclass
-from typing import Callable
-from typing import Dict
-from typing import List
-from typing import Optional
-from typing import Sequence
-from typing import Union
+from collections.abc import Callable
+from collections.abc import Sequence
+
+from common.schema import Record
 
 PROC = "/proc"
 NETNS_RUN_DIR = "/run/netns"  # where `ip netns add` bind-mounts named namespaces
@@ -29,21 +26,23 @@ _CONTAINER_ID = re.compile(rb"([0-9a-f]{64})")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-@dataclass(frozen=True)
-class Namespace:
+class Namespace(Record):
     """One network namespace: its display name, a path that enters it, its inode.
 
     ``path`` is None for the namespace the agent runs in.  ``pid`` is a process in
     it, if any: its /proc/<pid>/net files are readable without privileges.
     """
 
-    name: str
-    path: Optional[str]
-    inode: int
-    pid: Optional[int] = None
+    __slots__ = ("inode", "name", "path", "pid")
+
+    def __init__(self, name: str, path: str | None, inode: int, pid: int | None = None):
+        self.name = name
+        self.path = path
+        self.inode = inode
+        self.pid = pid
 
 
-def parse_container_id(cgroup: bytes) -> Optional[str]:
+def parse_container_id(cgroup: bytes) -> str | None:
     """Return the short (12-digit) container id in a /proc/<pid>/cgroup, if any.
 
     >>> parse_container_id(b"0::/system.slice/docker-" + b"ab" * 32 + b".scope")
@@ -63,7 +62,7 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
-def list_namespaces(proc: str = PROC, run_dir: str = NETNS_RUN_DIR) -> List[Namespace]:
+def list_namespaces(proc: str = PROC, run_dir: str = NETNS_RUN_DIR) -> list[Namespace]:
     """List every network namespace: this one (``global``), named ones, unnamed ones.
 
     Unnamed namespaces (containers) are found through /proc/*/ns/net; each is named
@@ -72,13 +71,13 @@ def list_namespaces(proc: str = PROC, run_dir: str = NETNS_RUN_DIR) -> List[Name
     namespace link cannot be read (pid 1 in some sandboxes) are skipped.
     """
     own = os.stat(f"{proc}/self/ns/net").st_ino
-    found: List[Namespace] = [Namespace(GLOBAL, None, own, os.getpid())]
+    found: list[Namespace] = [Namespace(GLOBAL, None, own, os.getpid())]
     seen = {own}
     try:
         entries = sorted(os.listdir(run_dir))
     except OSError:
         entries = []
-    first_pid: Dict[int, int] = {}
+    first_pid: dict[int, int] = {}
     for name in sorted((n for n in os.listdir(proc) if n.isdigit()), key=int):
         try:
             inode = os.stat(f"{proc}/{name}/ns/net").st_ino
@@ -106,7 +105,7 @@ def list_namespaces(proc: str = PROC, run_dir: str = NETNS_RUN_DIR) -> List[Name
 
 
 def _unnamed(proc: str, pid: int, inode: int) -> str:
-    label: Optional[str] = None
+    label: str | None = None
     try:
         label = parse_container_id(_read(f"{proc}/{pid}/cgroup"))
         if label is None:
@@ -117,7 +116,7 @@ def _unnamed(proc: str, pid: int, inode: int) -> str:
 
 
 def _libc_setns() -> Callable[[int, int], None]:
-    native: Optional[Callable[[int, int], None]] = getattr(os, "setns", None)
+    native: Callable[[int, int], None] | None = getattr(os, "setns", None)
     if native is not None:  # Python 3.12+
         return native
     import ctypes  # noqa: PLC0415 - only Pythons before 3.12 need it
@@ -134,13 +133,13 @@ def _libc_setns() -> Callable[[int, int], None]:
 
 def open_sockets_in(
     paths: Sequence[str], factory: Callable[[], socket.socket]
-) -> Dict[str, Union[socket.socket, OSError]]:
+) -> dict[str, socket.socket | OSError]:
     """Create one socket inside each namespace path, from a short-lived thread.
 
     Returns a socket, or the OSError that prevented it (EPERM without
     CAP_SYS_ADMIN, ENOENT when the namespace is gone), per path.
     """
-    results: Dict[str, Union[socket.socket, OSError]] = {}
+    results: dict[str, socket.socket | OSError] = {}
 
     def work() -> None:
         setns = _libc_setns()

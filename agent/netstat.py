@@ -9,10 +9,6 @@ process holding the socket.  IPv6 rows may end with an interface column.
 from __future__ import annotations
 
 import re
-from typing import Dict
-from typing import List
-from typing import Optional
-from typing import Tuple
 
 from common.errors import ParseError
 from common.schema import Family
@@ -42,7 +38,7 @@ _SECTION = re.compile(r"(TCP|UDP): IPv([46])\s*$")
 _ENDPOINT = re.compile(r"(\*|[0-9A-Fa-f:.%]+)\.(\*|\d+)\Z")
 
 
-def split_endpoint(text: str) -> Tuple[Optional[str], int]:
+def split_endpoint(text: str) -> tuple[str | None, int]:
     """Split ``addr.port`` as netstat prints it; ``*`` is any address or port.
 
     >>> split_endpoint("192.168.1.1.22")
@@ -62,11 +58,11 @@ def _is_endpoint(text: str) -> bool:
     return _ENDPOINT.match(text) is not None
 
 
-def parse_netstat(text: str, *, source: str = "netstat -an") -> List[Socket]:
+def parse_netstat(text: str, *, source: str = "netstat -an") -> list[Socket]:
     """Parse illumos ``netstat -an[u]``: TCP and UDP, IPv4 and IPv6, owners with -u."""
-    sockets: List[Socket] = []
-    merged: Dict[Tuple[object, ...], Socket] = {}
-    proto: Optional[Proto] = None
+    sockets: list[Socket] = []
+    merged: dict[tuple[object, ...], Socket] = {}
+    proto: Proto | None = None
     family = Family.INET
     owners_shown = False
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -104,11 +100,11 @@ def parse_netstat(text: str, *, source: str = "netstat -an") -> List[Socket]:
 
 
 def _row(
-    fields: List[str], proto: Proto, family: Family, owners_shown: bool
-) -> Tuple[Socket, Optional[Owner]]:
+    fields: list[str], proto: Proto, family: Family, owners_shown: bool
+) -> tuple[Socket, Owner | None]:
     local, lport = split_endpoint(fields[0])
     rest = fields[1:]
-    remote: Optional[str] = None
+    remote: str | None = None
     rport = 0
     if rest and _is_endpoint(rest[0]):
         remote, rport = split_endpoint(rest[0])
@@ -118,7 +114,7 @@ def _row(
     state = states[rest[index]]
     if proto is Proto.TCP and state == "IDLE" and lport:
         state = "BOUND"
-    owner: Optional[Owner] = None
+    owner: Owner | None = None
     if owners_shown:
         user, pid = rest[0], int(rest[1])
         # TCP: the command (which may hold spaces) is followed by 4 counters.

@@ -7,8 +7,6 @@ net/ipv4/tcp_ipv4.c, unix_seq_show() in net/unix/af_unix.c, proc(5).
 from __future__ import annotations
 
 import socket
-from typing import List
-from typing import Optional
 
 from agent.netlink import DGRAM_STATES
 from agent.netlink import TCP_STATES
@@ -49,12 +47,12 @@ def decode_address(text: str, family: Family, byteorder: str) -> str:
 
 def parse_proc_net_inet(
     data: bytes, *, proto: Proto, family: Family, byteorder: str, source: str
-) -> List[Socket]:
+) -> list[Socket]:
     """Parse /proc/net/{tcp,tcp6,udp,udp6} into raw sockets.
 
     Bound-only TCP sockets are not in these files (only sock_diag lists them).
     """
-    records: List[Socket] = []
+    records: list[Socket] = []
     lines = data.decode("ascii", "replace").splitlines()
     cache: dict[str, str] = {}
     for lineno, line in enumerate(lines[1:], start=2):
@@ -80,7 +78,7 @@ def parse_proc_net_inet(
         else:
             name = DGRAM_STATES.get(state, "UNKNOWN")
             kind = "dgram"
-        remote: Optional[str] = cache[raddr] if rport else None
+        remote: str | None = cache[raddr] if rport else None
         records.append(
             Socket(
                 proto, family, kind, name, cache[laddr], lport, remote, rport or None,
@@ -90,9 +88,9 @@ def parse_proc_net_inet(
     return records
 
 
-def parse_proc_net_unix(data: bytes, *, source: str = "/proc/net/unix") -> List[Socket]:
+def parse_proc_net_unix(data: bytes, *, source: str = "/proc/net/unix") -> list[Socket]:
     """Parse /proc/net/unix into raw sockets (no peer: the file has no such column)."""
-    records: List[Socket] = []
+    records: list[Socket] = []
     lines = data.decode("utf-8", "backslashreplace").splitlines()
     for lineno, line in enumerate(lines[1:], start=2):
         # Split at most 7 times: a path may contain spaces.
@@ -118,7 +116,7 @@ def parse_proc_net_unix(data: bytes, *, source: str = "/proc/net/unix") -> List[
     return records
 
 
-def parse_status_uid(data: bytes) -> Optional[int]:
+def parse_status_uid(data: bytes) -> int | None:
     """Return the real uid from /proc/<pid>/status (the ``Uid:`` line's first field)."""
     for line in data.split(b"\n"):
         if line.startswith(b"Uid:"):
@@ -136,7 +134,7 @@ def parse_cmdline(data: bytes) -> str:
     return data.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "backslashreplace")
 
 
-def parse_socket_link(link: str) -> Optional[int]:
+def parse_socket_link(link: str) -> int | None:
     """Return the inode of an fd link ``socket:[N]``, None for other files."""
     if link.startswith("socket:[") and link.endswith("]"):
         return int(link[8:-1])

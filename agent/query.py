@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import FrozenSet
-
 from common.schema import Family
 from common.schema import Proto
+from common.schema import Record
 
 ALL_PROTOCOLS = frozenset({Proto.TCP, Proto.UDP, Proto.UNIX})
 INET_FAMILIES = frozenset({Family.INET, Family.INET6})
 
 
-@dataclass(frozen=True)
-class Query:
+class Query(Record):
     """Tables to read; everything finer (ports, states) is filtered by the controller."""
 
-    protocols: FrozenSet[Proto] = ALL_PROTOCOLS
-    families: FrozenSet[Family] = INET_FAMILIES
+    __slots__ = ("families", "protocols")
+
+    def __init__(
+        self,
+        protocols: frozenset[Proto] = ALL_PROTOCOLS,
+        families: frozenset[Family] = INET_FAMILIES,
+    ) -> None:
+        self.protocols = protocols
+        self.families = families
 
     def to_args(self) -> list[str]:
         """Return the agent command-line arguments that ask for this query."""

@@ -7,9 +7,6 @@ ss(8) prints one socket per line; ``-p`` adds ``users:(("comm",pid=N,fd=M),...)`
 from __future__ import annotations
 
 import re
-from typing import List
-from typing import Optional
-from typing import Tuple
 
 from common.errors import ParseError
 from common.schema import Family
@@ -38,7 +35,7 @@ _INODE = re.compile(r"\bino:(\d+)")
 _UID = re.compile(r"\buid:(\d+)")
 
 
-def split_endpoint(text: str) -> Tuple[Family, Optional[str], int]:
+def split_endpoint(text: str) -> tuple[Family, str | None, int]:
     """Split ``addr:port`` as ss prints it (``[v6]:port``, ``*`` wildcards).
 
     >>> split_endpoint("[::1]:22")
@@ -59,9 +56,9 @@ def split_endpoint(text: str) -> Tuple[Family, Optional[str], int]:
     return family, host, port
 
 
-def parse_ss(text: str, *, source: str = "ss -tuanp") -> List[Socket]:
+def parse_ss(text: str, *, source: str = "ss -tuanp") -> list[Socket]:
     """Parse ``ss -tuan[p][e]`` output into sockets (owners without user or args)."""
-    sockets: List[Socket] = []
+    sockets: list[Socket] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields or fields[0] == "Netid":

@@ -96,6 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-ansible", action="store_true", help="skip Ansible (slow)")
     args = parser.parse_args()
     python = bench_python()
     venv = Path(python).parent
@@ -133,7 +134,7 @@ def main() -> None:
             ],
         }  # fmt: skip
         ansible = venv / "ansible"
-        if ansible.exists():
+        if ansible.exists() and not args.no_ansible:
             commands[f"ansible all -f {args.hosts} -m command"] = [
                 "env", f"ANSIBLE_SSH_ARGS=-F {config}", "ANSIBLE_HOST_KEY_CHECKING=True",
                 "ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3",

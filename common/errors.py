@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
-from typing import Sequence
+from collections.abc import Sequence
 
 
 class FleetError(Exception):
@@ -18,8 +17,8 @@ class TransportError(FleetError):
         message: str,
         *,
         target: str = "",
-        argv: Optional[Sequence[str]] = None,
-        returncode: Optional[int] = None,
+        argv: Sequence[str] | None = None,
+        returncode: int | None = None,
         stderr_tail: str = "",
     ) -> None:
         super().__init__(message)
@@ -36,7 +35,7 @@ class AgentError(FleetError):
 class ParseError(FleetError, ValueError):
     """A table or text the OS produced could not be parsed."""
 
-    def __init__(self, message: str, *, source: str = "", lineno: Optional[int] = None):
+    def __init__(self, message: str, *, source: str = "", lineno: int | None = None):
         super().__init__(message)
         self.source = source
         self.lineno = lineno

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 from common.schema import Family
 from common.schema import Proto
@@ -39,7 +38,7 @@ def escape_text(text: str) -> str:
     return _UNSAFE.sub(_escape_char, text)
 
 
-def format_endpoint(address: Optional[str], port: Optional[int], family: Family) -> str:
+def format_endpoint(address: str | None, port: int | None, family: Family) -> str:
     """Format an inet endpoint; IPv6 addresses are bracketed, port 0 is ``*``.
 
     >>> format_endpoint("127.0.0.1", 22, Family.INET)

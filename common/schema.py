@@ -1,17 +1,13 @@
 """The snapshot records: one Snapshot per zone, holding Sockets, each with its Owners.
 
-Records are plain dataclasses with ``__slots__``.  They are not frozen: a frozen
+Records are plain classes with ``__slots__``.  They are not frozen: a frozen
 dataclass costs about 3 µs per instance (``object.__setattr__`` per field), which is
 180 ms for 60,000 sockets, more than the whole netlink dump.  Missing values are None.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from dataclasses import field
 from enum import Enum
-from typing import Optional
-from typing import Tuple
 
 SCHEMA_VERSION = 1
 
@@ -66,21 +62,50 @@ STATES = frozenset(
 SOCK_TYPES = frozenset({"stream", "dgram", "seqpacket", "raw"})
 
 
-@dataclass
-class Owner:
+class Record:
+    """Equality and repr from ``__slots__``, which lists the fields in wire order.
+
+    The shipped agent starts a Python for every zone and host, and the dataclasses
+    module (with the inspect module it imports) would be a fifth of that start-up;
+    each record writes its own ``__init__``, the hot path of a 60,000-socket dump.
+    """
+
+    __slots__: tuple[str, ...] = ()
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a plain dataclass
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self.__slots__)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+class Owner(Record):
     """One (process, file descriptor) that holds a socket open."""
 
     __slots__ = ("args", "command", "fd", "pid", "uid", "user")
-    pid: int
-    fd: Optional[int]
-    uid: Optional[int]
-    user: Optional[str]
-    command: Optional[str]
-    args: Optional[str]
+
+    def __init__(
+        self,
+        pid: int,
+        fd: int | None,
+        uid: int | None,
+        user: str | None,
+        command: str | None,
+        args: str | None,
+    ) -> None:
+        self.pid = pid
+        self.fd = fd
+        self.uid = uid
+        self.user = user
+        self.command = command
+        self.args = args
 
 
-@dataclass
-class Socket:
+class Socket(Record):
     """One socket of a zone.
 
     Inet sockets fill the address and port fields (addresses as printed by
@@ -103,19 +128,36 @@ class Socket:
         "state",
         "uid",
     )
-    proto: Proto
-    family: Family
-    sock_type: str
-    state: str
-    local_address: Optional[str]
-    local_port: Optional[int]
-    remote_address: Optional[str]
-    remote_port: Optional[int]
-    path: Optional[str]
-    inode: Optional[int]
-    uid: Optional[int]
-    peer: Optional[int]
-    owners: Tuple[Owner, ...]
+
+    def __init__(
+        self,
+        proto: Proto,
+        family: Family,
+        sock_type: str,
+        state: str,
+        local_address: str | None,
+        local_port: int | None,
+        remote_address: str | None,
+        remote_port: int | None,
+        path: str | None,
+        inode: int | None,
+        uid: int | None,
+        peer: int | None,
+        owners: tuple[Owner, ...],
+    ) -> None:
+        self.proto = proto
+        self.family = family
+        self.sock_type = sock_type
+        self.state = state
+        self.local_address = local_address
+        self.local_port = local_port
+        self.remote_address = remote_address
+        self.remote_port = remote_port
+        self.path = path
+        self.inode = inode
+        self.uid = uid
+        self.peer = peer
+        self.owners = owners
 
     @property
     def connected(self) -> bool:
@@ -125,17 +167,42 @@ class Socket:
         return bool(self.remote_port)
 
 
-@dataclass
-class Snapshot:
+class Snapshot(Record):
     """Every socket of one zone (or network namespace) at one moment."""
 
-    host: str
-    zone: str
-    platform: str
-    kernel: str
-    agent_version: str
-    time: float  # seconds since the epoch, when collection started
-    elapsed: float = 0.0  # seconds the agent took
-    sockets: Tuple[Socket, ...] = ()
-    warnings: Tuple[str, ...] = ()
-    errors: Tuple[str, ...] = field(default=())
+    __slots__ = (
+        "agent_version",
+        "elapsed",
+        "errors",
+        "host",
+        "kernel",
+        "platform",
+        "sockets",
+        "time",
+        "warnings",
+        "zone",
+    )
+
+    def __init__(
+        self,
+        host: str,
+        zone: str,
+        platform: str,
+        kernel: str,
+        agent_version: str,
+        time: float,  # seconds since the epoch, when collection started
+        elapsed: float = 0.0,  # seconds the agent took
+        sockets: tuple[Socket, ...] = (),
+        warnings: tuple[str, ...] = (),
+        errors: tuple[str, ...] = (),
+    ) -> None:
+        self.host = host
+        self.zone = zone
+        self.platform = platform
+        self.kernel = kernel
+        self.agent_version = agent_version
+        self.time = time
+        self.elapsed = elapsed
+        self.sockets = sockets
+        self.warnings = warnings
+        self.errors = errors

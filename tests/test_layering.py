@@ -41,3 +41,32 @@ def test_fdscan_runs_standalone() -> None:
         check=True,
     )
     assert len(done.stdout) % 24 == 8
+
+
+# Every zone and host starts a Python for the agent, so what the shipped agent
+# imports is paid once per target: these are ~40% of its start-up between them.
+SLOW_TO_IMPORT = {"typing", "dataclasses", "inspect", "argparse", "logging", "shutil"}
+
+
+def test_shipped_agent_starts_without_slow_modules() -> None:
+    from common.wire import decode_snapshots  # noqa: PLC0415
+    from controller.payload import build_payload  # noqa: PLC0415
+
+    payload = build_payload()
+    done = subprocess.run(
+        payload.argv(["-P", "tcp"]),
+        input=payload.stdin,
+        capture_output=True,
+        env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.decode().splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "agent.linux" in imported  # the profile is of the real agent run
+    assert not (SLOW_TO_IMPORT & imported)
+    (snapshot,) = decode_snapshots(done.stdout)
+    assert not snapshot.errors
