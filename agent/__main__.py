@@ -12,8 +12,6 @@ import gc
 import sys
 import time
 
-import msgpack
-
 from agent import __version__
 from agent.query import ALL_PROTOCOLS
 from agent.query import INET_FAMILIES
@@ -22,6 +20,7 @@ from common.errors import FleetError
 from common.schema import Family
 from common.schema import Proto
 from common.schema import Snapshot
+from common.wire import new_packer
 from common.wire import write_snapshot
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
@@ -101,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             from agent.netns import list_namespaces  # noqa: PLC0415 - Linux only
 
             listing = [[n.name, n.path, n.inode, n.pid] for n in list_namespaces()]
-            out.write(msgpack.packb({"type": "sockstat-netns", "namespaces": listing}))
+            out.write(new_packer()({"type": "sockstat-netns", "namespaces": listing}))
             out.flush()
             return 0
         if args.netns:

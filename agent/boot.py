@@ -1,7 +1,7 @@
 """Stage two of the zero-install agent: run it from modules held in memory.
 
-The controller sends this file's source and a bundle of agent/, common/ and msgpack's
-pure-Python modules on the target's stdin; a one-line ``python3 -c`` reads both and
+The controller sends this file's source and a bundle of the agent/ and common/
+modules on the target's stdin; a one-line ``python3 -c`` reads both and
 calls boot().  Nothing is written to the target's disk.  Stdlib only, Python 3.9+.
 
 The bundle is zlib-compressed marshal data (format version 4, readable by every

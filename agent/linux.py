@@ -127,9 +127,19 @@ def read_proc_net(query: Query, net_dir: str = PROC + "/net") -> list[Socket]:
 
 
 def read_bytes(path: str) -> bytes:
-    """Read a whole (proc) file."""
-    with open(path, "rb") as f:
-        return f.read()
+    """Read a whole (proc) file.
+
+    With os.read rather than open(): no buffered file object, half the time, which
+    counts when three files are read per process that owns a socket.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 16384):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def split_by_fd_count(names: list[str], share: float) -> tuple[list[str], list[str]]:

@@ -9,9 +9,7 @@ changes namespace; the agent's own threads never leave theirs.
 from __future__ import annotations
 
 import os
-import re
 import socket
-import threading
 from collections.abc import Callable
 from collections.abc import Sequence
 
@@ -22,8 +20,8 @@ NETNS_RUN_DIR = "/run/netns"  # where `ip netns add` bind-mounts named namespace
 CLONE_NEWNET = 0x40000000  # <linux/sched.h>
 GLOBAL = "global"
 # A docker/podman/containerd container id in /proc/<pid>/cgroup: 64 hex digits.
-_CONTAINER_ID = re.compile(rb"([0-9a-f]{64})")
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+_CONTAINER_ID = rb"([0-9a-f]{64})"
+_UNSAFE_NAME = r"[^A-Za-z0-9_.-]+"
 
 
 class Namespace(Record):
@@ -48,13 +46,17 @@ def parse_container_id(cgroup: bytes) -> str | None:
     >>> parse_container_id(b"0::/system.slice/docker-" + b"ab" * 32 + b".scope")
     'abababababab'
     """
-    match = _CONTAINER_ID.search(cgroup)
+    import re  # noqa: PLC0415 - only listing namespaces needs re, not every agent start
+
+    match = re.search(_CONTAINER_ID, cgroup)
     return match.group(1)[:12].decode() if match else None
 
 
 def safe_name(text: str) -> str:
     """Return text reduced to a zone-like name: letters, digits, ``_ . -``."""
-    return _UNSAFE_NAME.sub("_", text).strip("_")[:40] or "netns"
+    import re  # noqa: PLC0415 - only listing namespaces needs re, not every agent start
+
+    return re.sub(_UNSAFE_NAME, "_", text).strip("_")[:40] or "netns"
 
 
 def _read(path: str) -> bytes:
@@ -162,6 +164,8 @@ def open_sockets_in(
                     setns(home, CLONE_NEWNET)
         finally:
             os.close(home)
+
+    import threading  # noqa: PLC0415 - only entering namespaces needs a thread
 
     worker = threading.Thread(target=work, name="sockstat-setns", daemon=True)
     worker.start()

@@ -9,14 +9,14 @@ from typing import Tuple
 
 from agent.netstat import parse_netstat
 from agent.ss import parse_ss
+from common.decode import DEFAULT_LIMITS
+from common.decode import Limits
+from common.decode import StreamDecoder
 from common.errors import FleetError
 from common.errors import SchemaError
 from common.format import escape_text
 from common.schema import Snapshot
 from common.schema import Socket
-from common.wire import DEFAULT_LIMITS
-from common.wire import Limits
-from common.wire import StreamDecoder
 from controller import results
 from controller.payload import FALLBACK_MARKER
 from controller.transport import Completed

@@ -1,8 +1,9 @@
 """The zero-install agent: one payload per run, and the command line that boots it.
 
 The payload (sent on the target's stdin) is agent/boot.py's source followed by a
-bundle of agent/, common/ and msgpack's pure-Python modules, taken from the installed
-packages.  The command finds a Python 3.9+ in one round trip; where there is none it
+bundle of the agent/ and common/ modules an agent imports, taken from the installed
+packages.  No msgpack: where it is not installed the agent writes its stream with
+common/packer.py.  The command finds a Python 3.9+ in one round trip; where there is none it
 runs the zone's own ss or netstat instead and says so in a marker line.
 """
 
@@ -18,15 +19,15 @@ from typing import Dict
 from typing import List
 from typing import Sequence
 
-import msgpack
-
 import agent
 import common
 
 FALLBACK_MARKER = b"#sockstat-fallback "
-# msgpack's pure-Python modules (msgpack/__init__.py falls back to .fallback when
-# its C extension is missing, as it is in the payload).
-MSGPACK_MODULES = ("__init__.py", "exceptions.py", "ext.py", "fallback.py")
+# Modules the controller runs for the agent, left out of the bundle: the boot stage
+# (sent ahead of it), the parsers of the fallback tools' text, and the decoder.
+CONTROLLER_SIDE = frozenset(
+    {"agent/boot.py", "agent/ss.py", "agent/netstat.py", "common/decode.py"}
+)
 # The platform's own Python first, as Ansible's interpreter discovery prefers it: a
 # PATH lookup may land on a shim (pyenv's costs ~0.3 s per start) or a user's venv.
 PYTHONS = (
@@ -104,7 +105,9 @@ def _add_module(bundle: Dict[str, bytes], path: Path, name: str) -> None:
 
 def _add_package(bundle: Dict[str, bytes], package: Path, prefix: str) -> None:
     for path in sorted(package.glob("*.py")):
-        _add_module(bundle, path, f"{prefix}/{path.name}")
+        name = f"{prefix}/{path.name}"
+        if name not in CONTROLLER_SIDE:
+            _add_module(bundle, path, name)
 
 
 @lru_cache(maxsize=1)
@@ -117,9 +120,6 @@ def build_payload() -> Payload:
     bundle: Dict[str, bytes] = {}
     _add_package(bundle, Path(agent.__file__).parent, "agent")
     _add_package(bundle, Path(common.__file__).parent, "common")
-    msgpack_dir = Path(msgpack.__file__).parent
-    for name in MSGPACK_MODULES:
-        _add_module(bundle, msgpack_dir / name, f"msgpack/{name}")
     boot = (Path(agent.__file__).parent / "boot.py").read_bytes()
     packed = zlib.compress(marshal.dumps(bundle, 4), 6)
     return Payload(len(boot).to_bytes(4, "big") + boot + packed)

@@ -9,7 +9,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from common.wire import decode_snapshot
+from common.decode import decode_snapshot
 from controller.cli import sockstat_command
 from tests.conftest import ROOT
 

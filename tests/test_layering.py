@@ -49,7 +49,7 @@ SLOW_TO_IMPORT = {"typing", "dataclasses", "inspect", "argparse", "logging", "sh
 
 
 def test_shipped_agent_starts_without_slow_modules() -> None:
-    from common.wire import decode_snapshots  # noqa: PLC0415
+    from common.decode import decode_snapshots  # noqa: PLC0415
     from controller.payload import build_payload  # noqa: PLC0415
 
     payload = build_payload()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from common.wire import decode_snapshot
+from common.decode import decode_snapshot
 from tests.conftest import Holder
 from tests.conftest import require
 from tests.conftest import require_root

@@ -5,6 +5,10 @@ from __future__ import annotations
 import msgpack
 import pytest
 
+from common.decode import Limits
+from common.decode import StreamDecoder
+from common.decode import decode_snapshot
+from common.decode import decode_snapshots
 from common.errors import SchemaError
 from common.schema import SCHEMA_VERSION
 from common.schema import Family
@@ -12,10 +16,6 @@ from common.schema import Owner
 from common.schema import Proto
 from common.schema import Snapshot
 from common.schema import Socket
-from common.wire import Limits
-from common.wire import StreamDecoder
-from common.wire import decode_snapshot
-from common.wire import decode_snapshots
 from common.wire import encode_snapshot
 from common.wire import header_to_wire
 from common.wire import socket_to_wire

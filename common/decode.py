@@ -1,0 +1,332 @@
+"""Decoding an agent's stream: bounded in memory, every field validated.
+
+The controller treats every stream as untrusted (a zone's root controls the agent's
+stdout): decoding is bounded in memory and validates every field, and a stream counts
+only if it ends with its trailer, so a cut-off agent is told apart from an empty zone.
+The format itself is common/wire.py's.
+"""
+
+from __future__ import annotations
+
+import msgpack
+
+from common.errors import SchemaError
+from common.schema import SCHEMA_VERSION
+from common.schema import SOCK_TYPES
+from common.schema import STATES
+from common.schema import Family
+from common.schema import Owner
+from common.schema import Proto
+from common.schema import Record
+from common.schema import Snapshot
+from common.schema import Socket
+from common.wire import HEADER
+from common.wire import OWNER_FIELDS
+from common.wire import SOCKET_FIELDS
+from common.wire import TRAILER
+
+
+class Limits(Record):
+    """Bounds on what one agent stream may make the controller hold."""
+
+    __slots__ = (
+        "max_messages",
+        "max_owners",
+        "max_record_bytes",
+        "max_sockets",
+        "max_stream_bytes",
+        "max_text",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_stream_bytes: int = 1 << 30,
+        max_record_bytes: int = 4 << 20,
+        max_sockets: int = 4_000_000,
+        max_owners: int = 65_536,  # holders of one socket (a prefork server's listener)
+        max_text: int = 65_536,  # one string: args, a unix path, a warning
+        max_messages: int = 1_000,  # warnings or errors in a trailer
+    ) -> None:
+        self.max_stream_bytes = max_stream_bytes
+        self.max_record_bytes = max_record_bytes
+        self.max_sockets = max_sockets
+        self.max_owners = max_owners
+        self.max_text = max_text
+        self.max_messages = max_messages
+
+
+DEFAULT_LIMITS = Limits()
+
+_PROTOS = {p.value: p for p in Proto}
+_FAMILIES = {f.value: f for f in Family}
+# inet_ntop output, optionally with an IPv6 zone index (fe80::1%eth0); a set, not a
+# regular expression: the agent imports this module, and re costs its start-up ~3 ms.
+_ADDRESS_CHARS = frozenset(
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz:.%_-"
+)
+_ADDRESS_MAX = 64
+
+
+def decode_snapshots(data: bytes, limits: Limits = DEFAULT_LIMITS) -> list[Snapshot]:
+    """Decode a complete stream of one or more snapshots."""
+    decoder = StreamDecoder(limits)
+    decoder.feed(data)
+    return decoder.finish_all()
+
+
+class StreamDecoder:
+    """Incremental, bounded, validating decoder of one agent stream.
+
+    Feed bytes as they arrive; ``finish()`` returns the Snapshot or raises SchemaError
+    (``finish_all()`` when one agent reports several namespaces, one after another).
+    Host and zone in the header are kept only as the agent's claim: the controller
+    names targets itself.
+    """
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+        self._unpacker = msgpack.Unpacker(
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            max_buffer_size=limits.max_record_bytes,
+            max_str_len=limits.max_text,
+            max_bin_len=0,
+            max_ext_len=0,
+            max_array_len=max(limits.max_owners, limits.max_messages),
+            max_map_len=32,
+        )
+        self._fed = 0
+        self._record_end = 0  # stream offset where the last complete record ended
+        self._header: dict[str, object] | None = None  # of the snapshot being read
+        self._sockets: list[Socket] = []
+        self._total = 0
+        self._done: list[Snapshot] = []
+
+    @property
+    def bytes_fed(self) -> int:
+        """How many bytes the decoder has been given."""
+        return self._fed
+
+    def feed(self, data: bytes) -> None:
+        """Decode more of the stream."""
+        self._fed += len(data)
+        if self._fed > self.limits.max_stream_bytes:
+            msg = f"stream exceeds {self.limits.max_stream_bytes} bytes"
+            raise SchemaError(msg)
+        step = self.limits.max_record_bytes // 2
+        for start in range(0, len(data), step):
+            try:
+                self._unpacker.feed(data[start : start + step])
+                for obj in self._unpacker:
+                    self._accept(obj)
+                    self._record_end = self._unpacker.tell()
+            except SchemaError:
+                raise
+            except msgpack.BufferFull:
+                pending = self.limits.max_record_bytes + 1
+            except (ValueError, TypeError, msgpack.UnpackException) as err:
+                msg = f"undecodable msgpack: {str(err) or type(err).__name__}"
+                raise SchemaError(msg) from None
+            else:
+                # The C unpacker builds a partial object as bytes arrive, so its
+                # buffer alone does not bound one record: count what is pending.
+                end = min(start + step, len(data))
+                pending = self._fed - len(data) + end - self._record_end
+            if pending > self.limits.max_record_bytes:
+                msg = f"a record exceeds {self.limits.max_record_bytes} bytes"
+                raise SchemaError(msg)
+
+    def finish(self) -> Snapshot:
+        """Return the one snapshot of the stream; raise SchemaError unless complete."""
+        snapshots = self.finish_all()
+        if len(snapshots) != 1:
+            msg = f"expected one snapshot, got {len(snapshots)}"
+            raise SchemaError(msg)
+        return snapshots[0]
+
+    def finish_all(self) -> list[Snapshot]:
+        """Return every snapshot of the stream (an agent asked for several zones)."""
+        if self._header is not None or self._record_end != self._fed:
+            where = "inside the header"
+            if self._header is not None:
+                where = f"after {len(self._sockets)} sockets"
+            msg = f"stream cut off {where} (no trailer): the agent did not finish"
+            raise SchemaError(msg)
+        if not self._done:
+            msg = "empty stream: no header"
+            raise SchemaError(msg)
+        return self._done
+
+    @property
+    def complete(self) -> list[Snapshot]:
+        """The snapshots decoded so far."""
+        return self._done
+
+    def _accept(self, obj: object) -> None:
+        if self._header is None:
+            self._header = _check_header(obj)
+        elif isinstance(obj, list):
+            if self._total >= self.limits.max_sockets:
+                msg = f"more than {self.limits.max_sockets} sockets"
+                raise SchemaError(msg)
+            self._sockets.append(socket_from_wire(obj, len(self._sockets)))
+            self._total += 1
+        elif isinstance(obj, dict) and obj.get("type") == TRAILER:
+            count = obj.get("count")
+            if type(count) is not int or count != len(self._sockets):
+                msg = f"trailer count {count!r} != {len(self._sockets)} sockets received"
+                raise SchemaError(msg)
+            self._done.append(self._snapshot(self._header, obj))
+            self._header, self._sockets = None, []
+        else:
+            msg = f"unexpected {type(obj).__name__} in stream"
+            raise SchemaError(msg)
+
+    def _snapshot(self, head: dict[str, object], tail: dict[str, object]) -> Snapshot:
+        return Snapshot(
+            host=_text(head, "host"),
+            zone=_text(head, "zone"),
+            platform=_text(head, "platform"),
+            kernel=_text(head, "kernel"),
+            agent_version=_text(head, "agent_version"),
+            time=_number(head, "time"),
+            elapsed=_number(tail, "elapsed"),
+            sockets=tuple(self._sockets),
+            warnings=self._messages(tail, "warnings"),
+            errors=self._messages(tail, "errors"),
+        )
+
+    def _messages(self, tail: dict[str, object], key: str) -> tuple[str, ...]:
+        items = tail.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
+            msg = f"trailer field {key!r} must be a list of strings"
+            raise SchemaError(msg)
+        return tuple(items)
+
+
+def decode_snapshot(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Snapshot:
+    """Decode one complete stream."""
+    decoder = StreamDecoder(limits)
+    decoder.feed(data)
+    return decoder.finish()
+
+
+def _check_header(obj: object) -> dict[str, object]:
+    if not isinstance(obj, dict) or obj.get("type") != HEADER:
+        msg = "stream does not start with a sockstat header"
+        raise SchemaError(msg)
+    version = obj.get("v")
+    if version != SCHEMA_VERSION:
+        msg = f"unknown schema version {version!r}; this controller reads {SCHEMA_VERSION}"
+        raise SchemaError(msg)
+    for key in ("host", "zone", "platform", "kernel", "agent_version"):
+        _text(obj, key)
+    _number(obj, "time")
+    return obj
+
+
+def _text(obj: dict[str, object], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        msg = f"field {key!r} must be a string, got {type(value).__name__}"
+        raise SchemaError(msg)
+    return value
+
+
+def _number(obj: dict[str, object], key: str) -> float:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        msg = f"field {key!r} must be a number, got {type(value).__name__}"
+        raise SchemaError(msg)
+    return float(value)
+
+
+def _bad(index: int, name: str, value: object) -> SchemaError:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return SchemaError(f"socket {index}: bad {name} {text}")
+
+
+def _opt_int(value: object, index: int, name: str, top: int) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value <= top:
+        raise _bad(index, name, value)
+    return value
+
+
+def _opt_str(value: object, index: int, name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise _bad(index, name, value)
+
+
+def _address(value: object, index: int, name: str) -> str | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= _ADDRESS_MAX
+        or not _ADDRESS_CHARS.issuperset(value)
+    ):
+        raise _bad(index, name, value)
+    return value
+
+
+U32 = 0xFFFFFFFF
+U64 = 0xFFFFFFFFFFFFFFFF
+
+
+def socket_from_wire(obj: list[object], index: int = 0) -> Socket:
+    """Validate one socket array and return the record."""
+    if len(obj) != len(SOCKET_FIELDS):
+        msg = f"socket {index}: {len(obj)} fields, expected {len(SOCKET_FIELDS)}"
+        raise SchemaError(msg)
+    (proto, family, sock_type, state, laddr, lport, raddr, rport) = obj[:8]
+    (path, inode, uid, peer, owners) = obj[8:]
+    proto_e = _PROTOS.get(proto) if isinstance(proto, str) else None
+    if proto_e is None:
+        raise _bad(index, "proto", proto)
+    family_e = _FAMILIES.get(family) if isinstance(family, str) else None
+    if family_e is None:
+        raise _bad(index, "family", family)
+    if sock_type not in SOCK_TYPES:
+        raise _bad(index, "sock_type", sock_type)
+    if state not in STATES:
+        raise _bad(index, "state", state)
+    if not isinstance(owners, list):
+        raise _bad(index, "owners", owners)
+    return Socket(
+        proto=proto_e,
+        family=family_e,
+        sock_type=sock_type,
+        state=state,
+        local_address=_address(laddr, index, "local_address"),
+        local_port=_opt_int(lport, index, "local_port", 0xFFFF),
+        remote_address=_address(raddr, index, "remote_address"),
+        remote_port=_opt_int(rport, index, "remote_port", 0xFFFF),
+        path=_opt_str(path, index, "path"),
+        inode=_opt_int(inode, index, "inode", U64),
+        uid=_opt_int(uid, index, "uid", U32),
+        peer=_opt_int(peer, index, "peer", U64),
+        owners=tuple(_owner(o, index) for o in owners),
+    )
+
+
+def _owner(obj: object, index: int) -> Owner:
+    if not isinstance(obj, list) or len(obj) != len(OWNER_FIELDS):
+        raise _bad(index, "owner", obj)
+    pid, fd, uid, user, command, args = obj
+    if type(pid) is not int or not 0 < pid <= U32:
+        raise _bad(index, "owner pid", pid)
+    return Owner(
+        pid=pid,
+        fd=_opt_int(fd, index, "owner fd", U32),
+        uid=_opt_int(uid, index, "owner uid", U32),
+        user=_opt_str(user, index, "owner user"),
+        command=_opt_str(command, index, "owner command"),
+        args=_opt_str(args, index, "owner args"),
+    )
