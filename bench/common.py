@@ -7,6 +7,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def time_once(argv: Sequence[str], env: dict[str, str] | None = None) -> float:
 
 
 def compare(
-    commands: dict[str, Sequence[str]], rounds: int, warmup: int = 1
+    commands: Mapping[str, Sequence[str]], rounds: int, warmup: int = 1
 ) -> dict[str, list[float]]:
     """Time every command once per round, interleaved, so drift hits all alike."""
     times: dict[str, list[float]] = {name: [] for name in commands}
