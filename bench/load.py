@@ -31,7 +31,7 @@ def _hold(worker: int, count: int, ready_fd: int) -> None:
         lsock.bind((address, 0))
         lsock.listen(1024)
         listeners.append(lsock)
-    held = []
+    held: list[socket.socket] = []
     remaining = count - LISTENERS
     index = 0
     while remaining >= 2:
