@@ -24,6 +24,10 @@ def select_backend(platform: str = sys.platform) -> Backend:
         from agent import linux  # noqa: PLC0415 - only the backend for this OS
 
         return linux.list_sockets
+    if platform.startswith("sunos"):
+        from agent import illumos  # noqa: PLC0415
+
+        return illumos.list_sockets
     msg = f"platform {platform!r} is not supported"
     raise UnsupportedPlatform(msg)
 
@@ -42,8 +46,14 @@ def new_snapshot(zone: str, started: float, elapsed: float) -> Snapshot:
     )
 
 
-def collect_snapshot(query: Query, *, zone: str = "global") -> Snapshot:
+def collect_snapshot(query: Query, *, zone: str | None = None) -> Snapshot:
     """List this zone's sockets; ``zone`` is only what the agent believes it is."""
+    if zone is None:
+        zone = "global"
+        if sys.platform.startswith("sunos"):
+            from agent.illumos import current_zone  # noqa: PLC0415
+
+            zone = current_zone()
     started = time.time()
     clock = time.perf_counter()
     warnings: list[str] = []

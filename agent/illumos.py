@@ -1,0 +1,236 @@
+"""illumos backend: TCP and UDP tables from /dev/arp, owners from /proc/<pid>/psinfo.
+
+What netstat(8) and the original illumos-sockstat do, from Python: open /dev/arp, push
+the tcp and udp modules, putmsg() one T_SVR4_OPTMGMT_REQ and getmsg() the replies
+until the end-of-data message (netstat.c mibget()).  No privilege is needed (the GET
+path has no policy check, reference/illumos.md §6.5) and no process is stopped or
+traced.  Only the caller's zone is in the tables: the controller enters each zone.
+
+This module is the syscall layer only; the bytes are parsed by agent/mib2.py and
+agent/psinfo.py.  It imports on any OS; libc.so.1 is loaded when a function runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import fcntl
+import os
+import pwd
+import select
+import struct
+import sys
+import time
+
+from agent.mib2 import EXPER_SOCK_INFO
+from agent.mib2 import MIB2_TCP
+from agent.mib2 import MIB2_TCP6
+from agent.mib2 import MIB2_TCP6_CONN
+from agent.mib2 import MIB2_TCP_CONN
+from agent.mib2 import MIB2_UDP
+from agent.mib2 import MIB2_UDP6
+from agent.mib2 import MIB2_UDP6_ENTRY
+from agent.mib2 import MIB2_UDP_ENTRY
+from agent.mib2 import EntrySizes
+from agent.mib2 import Items
+from agent.mib2 import Layout
+from agent.mib2 import build_request
+from agent.mib2 import parse_entry_sizes
+from agent.mib2 import parse_reply_control
+from agent.mib2 import parse_tcp
+from agent.mib2 import parse_udp
+from agent.procfs import parse_cmdline
+from agent.psinfo import parse_psinfo
+from agent.query import Query
+from common.errors import ParseError
+from common.schema import Owner
+from common.schema import Proto
+from common.schema import Socket
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+DEV_ARP = "/dev/arp"
+I_PUSH = 0x5302  # sys/stropts.h: (STR | 02), STR = ('S' << 8)
+REPLY_TIMEOUT = 10.0  # the kernel drops a request it does not understand: no reply
+CONTROL_SIZE = 512  # netstat's control buffer (the acks are 28 bytes)
+MAX_ITEM = 1 << 30  # one table's data: a larger announced length is corrupt
+WANTED = frozenset(
+    {
+        (MIB2_TCP, 0),
+        (MIB2_UDP, 0),
+        (MIB2_TCP, MIB2_TCP_CONN),
+        (MIB2_TCP6, MIB2_TCP6_CONN),
+        (MIB2_UDP, MIB2_UDP_ENTRY),
+        (MIB2_UDP6, MIB2_UDP6_ENTRY),
+        (MIB2_TCP, EXPER_SOCK_INFO),
+        (MIB2_UDP, EXPER_SOCK_INFO),
+    }
+)
+UNIX_NOT_LISTED = (
+    "unix sockets are not listed on illumos: the sockfs kstat sock_unix_list has "
+    "them, but reading it is not implemented yet (see README)"
+)
+
+
+class _Strbuf(ctypes.Structure):
+    """struct strbuf (sys/stropts.h): maxlen, len, buf."""
+
+    _fields_ = (("maxlen", ctypes.c_int), ("len", ctypes.c_int), ("buf", ctypes.c_void_p))
+
+
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL("libc.so.1", use_errno=True)
+    strbuf_p = ctypes.POINTER(_Strbuf)
+    int_p = ctypes.POINTER(ctypes.c_int)
+    libc.getmsg.argtypes = (ctypes.c_int, strbuf_p, strbuf_p, int_p)
+    libc.putmsg.argtypes = (ctypes.c_int, strbuf_p, strbuf_p, ctypes.c_int)
+    return libc
+
+
+def _checked(rc: int, call: str) -> int:
+    if rc == -1:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{call} on {DEV_ARP}: {os.strerror(code)}")
+    return rc
+
+
+def native_layout() -> Layout:
+    """Return the MIB structs in this machine's byte order."""
+    return Layout("<" if sys.byteorder == "little" else ">")
+
+
+def read_mib(layout: Layout, timeout: float = REPLY_TIMEOUT) -> Items:
+    """Ask /dev/arp for the MIB and return the socket tables' replies by (level, name)."""
+    libc = _libc()
+    fd = os.open(DEV_ARP, os.O_RDWR)
+    try:
+        for module in (b"tcp\0", b"udp\0"):  # no-ops today, needed by old releases
+            fcntl.ioctl(fd, I_PUSH, module)
+        request = build_request(layout)
+        request_buf = ctypes.create_string_buffer(request, len(request))
+        control = _Strbuf(0, len(request), ctypes.cast(request_buf, ctypes.c_void_p))
+        _checked(libc.putmsg(fd, ctypes.byref(control), None, 0), "putmsg")
+        return _read_replies(libc, fd, layout, time.monotonic() + timeout)
+    finally:
+        os.close(fd)
+
+
+def _read_replies(libc: ctypes.CDLL, fd: int, layout: Layout, deadline: float) -> Items:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    control_buf = ctypes.create_string_buffer(CONTROL_SIZE)
+    items: Items = {}
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not poller.poll(int(left * 1000) + 1):
+            msg = f"no MIB reply from {DEV_ARP} within {REPLY_TIMEOUT:.0f} s"
+            raise OSError(errno.ETIMEDOUT, msg)
+        control = _Strbuf(CONTROL_SIZE, 0, ctypes.cast(control_buf, ctypes.c_void_p))
+        flags = ctypes.c_int(0)
+        rc = _checked(
+            libc.getmsg(fd, ctypes.byref(control), None, ctypes.byref(flags)), "getmsg"
+        )
+        header = parse_reply_control(layout, control_buf.raw[: max(control.len, 0)], rc)
+        if header is None:
+            return items
+        level, name, length = header
+        if length > MAX_ITEM:
+            msg = f"MIB reply ({level}, {name}) announces {length} bytes"
+            raise ParseError(msg)
+        data_buf = ctypes.create_string_buffer(max(length, 1))
+        data = _Strbuf(length, 0, ctypes.cast(data_buf, ctypes.c_void_p))
+        flags = ctypes.c_int(0)
+        if _checked(
+            libc.getmsg(fd, None, ctypes.byref(data), ctypes.byref(flags)), "getmsg"
+        ):
+            msg = (
+                f"MIB reply ({level}, {name}) holds more than the {length} bytes announced"
+            )
+            raise ParseError(msg)
+        if (level, name) in WANTED:  # the IP tables that follow are read and dropped
+            items[(level, name)] = data_buf.raw[: max(data.len, 0)]
+
+
+def read_tables(query: Query) -> tuple[EntrySizes, list[Socket]]:
+    """Return the kernel's entry sizes and the TCP/UDP sockets the query asks for."""
+    layout = native_layout()
+    items = read_mib(layout)
+    sizes = parse_entry_sizes(layout, items)
+    sockets: list[Socket] = []
+    if Proto.TCP in query.protocols:
+        sockets += parse_tcp(layout, items, sizes)
+    if Proto.UDP in query.protocols:
+        sockets += parse_udp(layout, items, sizes)
+    return sizes, [s for s in sockets if s.family in query.families]
+
+
+class ProcessTable:
+    """Owners by pid, from psinfo (and SmartOS's world-readable cmdline), cached."""
+
+    def __init__(self, proc: str = "/proc") -> None:
+        self.proc = proc
+        self.pointer_size = struct.calcsize("P")
+        # SmartOS has /proc/<pid>/cmdline (OS-3463); upstream illumos only pr_psargs.
+        self.has_cmdline = os.path.exists(f"{proc}/self/cmdline")
+        self._owners: dict[int, Owner | None] = {}
+
+    def owner(self, pid: int) -> Owner | None:
+        """Return the process as an Owner, None if it has exited or cannot be read."""
+        if pid not in self._owners:
+            self._owners[pid] = self._read(pid)
+        return self._owners[pid]
+
+    def _read(self, pid: int) -> Owner | None:
+        try:
+            info = parse_psinfo(_read_file(f"{self.proc}/{pid}/psinfo"), self.pointer_size)
+        except (OSError, ParseError):  # exited since the MIB was read
+            return None
+        args = info.args
+        if self.has_cmdline:
+            with contextlib.suppress(OSError):  # exited, or a system process
+                args = parse_cmdline(_read_file(f"{self.proc}/{pid}/cmdline")) or args
+        try:
+            user: str | None = pwd.getpwuid(info.uid).pw_name
+        except KeyError:
+            user = None
+        return Owner(pid, None, info.uid, user, info.fname, args)
+
+
+def _read_file(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 8192):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def list_sockets(query: Query, warn: Callable[[str], None]) -> list[Socket]:
+    """List this zone's TCP and UDP sockets with the process that created each."""
+    _, sockets = read_tables(query)
+    processes = ProcessTable()
+    for sock in sockets:
+        # The MIB names the creating pid only (the listener's for accepted
+        # connections): one Owner, without fd.
+        pids = [o.pid for o in sock.owners]
+        sock.owners = tuple(o for o in map(processes.owner, pids) if o is not None)
+    if Proto.UNIX in query.protocols:
+        warn(UNIX_NOT_LISTED)
+    return sockets
+
+
+def current_zone() -> str:
+    """Return this zone's name (getzonenamebyid(getzoneid()), zone.h)."""
+    libc = ctypes.CDLL("libc.so.1", use_errno=True)
+    libc.getzoneid.restype = ctypes.c_int
+    libc.getzonenamebyid.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
+    libc.getzonenamebyid.restype = ctypes.c_ssize_t
+    name = ctypes.create_string_buffer(64)  # ZONENAME_MAX
+    if libc.getzonenamebyid(libc.getzoneid(), name, 64) < 0:
+        return "global"
+    return name.value.decode("ascii", "replace")

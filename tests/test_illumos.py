@@ -1,0 +1,352 @@
+"""illumos MIB2 and psinfo parsers, on byte fixtures built from the documented layouts.
+
+illumos cannot run here.  Every fixture is written field by field at the offsets of
+reference/illumos.md §2-§5 (the declarations of mib2.h and procfs.h compiled for
+amd64), independently of the parsers' struct formats, for all three TCP layouts, in
+little- and big-endian byte order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import random
+import socket
+import struct
+
+import pytest
+
+from agent import mib2
+from agent.collect import select_backend
+from agent.mib2 import Layout
+from agent.psinfo import parse_psinfo
+from common.errors import ParseError
+from common.schema import Family
+from common.schema import Proto
+
+ORDERS = ["<", ">"]
+# (v4 entry size, v6 entry size) -> offsets of ce_state, CreationProcess, CreationTime.
+TCP_LAYOUTS = {
+    "pre-2019 (68/96)": ((68, (52, 56, 60)), (96, (80, 84, 88))),
+    "illumos (172/200)": ((172, (156, 160, 164)), (200, (184, 188, 192))),
+    "SmartOS (176/204)": ((176, (160, 164, 168)), (204, (188, 192, 196))),
+}
+TCPS = {"LISTEN": -3, "ESTABLISHED": 0, "TIME_WAIT": 6, "BOUND": -4, "IDLE": -5}
+MIB2_TCP_STATE = {"LISTEN": 2, "ESTABLISHED": 5, "TIME_WAIT": 11, "BOUND": 1, "IDLE": 1}
+
+
+def put(buf: bytearray, order: str, fmt: str, offset: int, value: object) -> None:
+    struct.pack_into(order + fmt, buf, offset, value)
+
+
+def tcp_header(order: str, tcp: int, tcp6: int) -> bytes:
+    buf = bytearray(228)  # mib2_tcp_t
+    put(buf, order, "i", 48, tcp)  # tcpConnTableSize
+    put(buf, order, "i", 208, tcp6)  # tcp6ConnTableSize
+    return bytes(buf)
+
+
+def udp_header(order: str, udp: int = 36, udp6: int = 64) -> bytes:
+    buf = bytearray(40)  # mib2_udp_t
+    put(buf, order, "i", 12, udp)
+    put(buf, order, "i", 16, udp6)
+    return bytes(buf)
+
+
+def tcp4(layout: tuple[int, tuple[int, int, int]], order: str, state: str,
+         local: tuple[str, int], remote: tuple[str, int], pid: int) -> bytes:  # fmt: skip
+    size, (ce_at, pid_at, time_at) = layout
+    buf = bytearray(b"\xab" * size)  # the stats in between must not matter
+    put(buf, order, "i", 0, MIB2_TCP_STATE[state])
+    buf[4:8] = socket.inet_pton(socket.AF_INET, local[0])
+    put(buf, order, "i", 8, local[1])
+    buf[12:16] = socket.inet_pton(socket.AF_INET, remote[0])
+    put(buf, order, "i", 16, remote[1])
+    put(buf, order, "i", ce_at, TCPS[state])
+    put(buf, order, "I", pid_at, pid)
+    put(buf, order, "Q", time_at, 123456)
+    return bytes(buf)
+
+
+def tcp6(layout: tuple[int, tuple[int, int, int]], order: str, state: str,
+         local: tuple[str, int], remote: tuple[str, int], pid: int) -> bytes:  # fmt: skip
+    size, (ce_at, pid_at, time_at) = layout
+    buf = bytearray(b"\xab" * size)
+    buf[0:16] = socket.inet_pton(socket.AF_INET6, local[0])
+    put(buf, order, "i", 16, local[1])
+    buf[20:36] = socket.inet_pton(socket.AF_INET6, remote[0])
+    put(buf, order, "i", 36, remote[1])
+    put(buf, order, "I", 40, 2)  # tcp6ConnIfIndex
+    put(buf, order, "i", 44, MIB2_TCP_STATE[state])
+    put(buf, order, "i", ce_at, TCPS[state])
+    put(buf, order, "I", pid_at, pid)
+    put(buf, order, "Q", time_at, 123456)
+    return bytes(buf)
+
+
+def udp4(order: str, state: int, local: tuple[str, int], remote: tuple[str, int],
+         pid: int) -> bytes:  # fmt: skip
+    buf = bytearray(36)  # mib2_udpEntry_t
+    buf[0:4] = socket.inet_pton(socket.AF_INET, local[0])
+    put(buf, order, "i", 4, local[1])
+    put(buf, order, "i", 8, state)  # ue_state
+    buf[12:16] = socket.inet_pton(socket.AF_INET, remote[0])
+    put(buf, order, "i", 16, remote[1])
+    put(buf, order, "I", 20, 0xDEADBEEF)  # udpInstance
+    put(buf, order, "I", 24, pid)
+    put(buf, order, "Q", 28, 99)
+    return bytes(buf)
+
+
+def udp6(order: str, state: int, local: tuple[str, int], remote: tuple[str, int],
+         pid: int) -> bytes:  # fmt: skip
+    buf = bytearray(64)  # mib2_udp6Entry_t
+    buf[0:16] = socket.inet_pton(socket.AF_INET6, local[0])
+    put(buf, order, "i", 16, local[1])
+    put(buf, order, "I", 20, 0)  # udp6IfIndex
+    put(buf, order, "i", 24, state)
+    buf[28:44] = socket.inet_pton(socket.AF_INET6, remote[0])
+    put(buf, order, "i", 44, remote[1])
+    put(buf, order, "I", 48, 0xDEADBEEF)
+    put(buf, order, "I", 52, pid)
+    put(buf, order, "Q", 56, 99)
+    return bytes(buf)
+
+
+def sock_info(order: str, index: int, flags: int, inode: int = 77) -> bytes:
+    return struct.pack(order + "4Q", index, inode, flags, 0)  # mib2_socketInfoEntry_t
+
+
+def rows(sockets: list) -> list[tuple]:  # type: ignore[type-arg]
+    return [
+        (s.proto.value, s.family.value, s.state, s.local_address, s.local_port,
+         s.remote_address, s.remote_port, [o.pid for o in s.owners])
+        for s in sockets
+    ]  # fmt: skip
+
+
+def parse(order: str, items: mib2.Items) -> list:  # type: ignore[type-arg]
+    layout = Layout(order)
+    sizes = mib2.parse_entry_sizes(layout, items)
+    return mib2.parse_tcp(layout, items, sizes) + mib2.parse_udp(layout, items, sizes)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("build", sorted(TCP_LAYOUTS))
+def test_tcp_tables_of_every_layout(build: str, order: str) -> None:
+    v4, v6 = TCP_LAYOUTS[build]
+    items = {
+        (mib2.MIB2_TCP, 0): tcp_header(order, v4[0], v6[0]),
+        (mib2.MIB2_UDP, 0): udp_header(order),
+        (mib2.MIB2_TCP, mib2.MIB2_TCP_CONN): b"".join([
+            tcp4(v4, order, "LISTEN", ("0.0.0.0", 22), ("0.0.0.0", 0), 501),
+            tcp4(v4, order, "ESTABLISHED", ("10.0.0.5", 22), ("10.0.0.9", 50123), 501),
+            tcp4(v4, order, "TIME_WAIT", ("10.0.0.5", 80), ("10.0.0.7", 61000), 0),
+        ]),
+        (mib2.MIB2_TCP6, mib2.MIB2_TCP6_CONN): b"".join([
+            tcp6(v6, order, "BOUND", ("fe80::1", 8080), ("::", 0), 65536),
+            tcp6(v6, order, "ESTABLISHED", ("2001:db8::1", 443), ("2001:db8::2", 65535), 7),
+        ]),
+    }  # fmt: skip
+    assert rows(parse(order, items)) == [
+        ("tcp", "inet", "LISTEN", "0.0.0.0", 22, "0.0.0.0", 0, [501]),
+        ("tcp", "inet", "ESTABLISHED", "10.0.0.5", 22, "10.0.0.9", 50123, [501]),
+        ("tcp", "inet", "TIME_WAIT", "10.0.0.5", 80, "10.0.0.7", 61000, []),
+        ("tcp", "inet6", "BOUND", "fe80::1", 8080, "::", 0, [65536]),
+        ("tcp", "inet6", "ESTABLISHED", "2001:db8::1", 443, "2001:db8::2", 65535, [7]),
+    ]
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_udp_tables(order: str) -> None:
+    v4, v6 = TCP_LAYOUTS["illumos (172/200)"]
+    items = {
+        (mib2.MIB2_TCP, 0): tcp_header(order, v4[0], v6[0]),
+        (mib2.MIB2_UDP, 0): udp_header(order),
+        (mib2.MIB2_UDP, mib2.MIB2_UDP_ENTRY): b"".join([
+            udp4(order, 2, ("0.0.0.0", 53), ("0.0.0.0", 0), 300),  # idle
+            udp4(order, 3, ("10.0.0.5", 5353), ("10.0.0.1", 53), 301),  # connected
+        ]),
+        (mib2.MIB2_UDP6, mib2.MIB2_UDP6_ENTRY): udp6(order, 1, ("::1", 0), ("::", 0), 0),
+    }  # fmt: skip
+    assert rows(parse(order, items)) == [
+        ("udp", "inet", "UNCONN", "0.0.0.0", 53, "0.0.0.0", 0, [300]),
+        ("udp", "inet", "ESTABLISHED", "10.0.0.5", 5353, "10.0.0.1", 53, [301]),
+        ("udp", "inet6", "UNCONN", "::1", 0, "::", 0, []),
+    ]
+    assert {s.proto for s in parse(order, items)} == {Proto.UDP}
+
+
+def dual_stack_items(order: str, with_sock_info: bool) -> mib2.Items:
+    v4, v6 = TCP_LAYOUTS["SmartOS (176/204)"]
+    items = {
+        (mib2.MIB2_TCP, 0): tcp_header(order, v4[0], v6[0]),
+        (mib2.MIB2_UDP, 0): udp_header(order),
+        # The kernel copies a v6 listener on :: without IPV6_V6ONLY into the v4
+        # table as 0.0.0.0 (tcp_snmp_get()); a real v4 listener of another
+        # process on the same port must stay.
+        (mib2.MIB2_TCP, mib2.MIB2_TCP_CONN): b"".join([
+            tcp4(v4, order, "LISTEN", ("0.0.0.0", 22), ("0.0.0.0", 0), 600),
+            tcp4(v4, order, "LISTEN", ("0.0.0.0", 22), ("0.0.0.0", 0), 601),
+        ]),
+        (mib2.MIB2_TCP6, mib2.MIB2_TCP6_CONN):
+            tcp6(v6, order, "LISTEN", ("::", 22), ("::", 0), 600),
+        (mib2.MIB2_UDP, mib2.MIB2_UDP_ENTRY):
+            udp4(order, 2, ("0.0.0.0", 53), ("0.0.0.0", 0), 9),
+        (mib2.MIB2_UDP6, mib2.MIB2_UDP6_ENTRY): udp6(order, 2, ("::", 53), ("::", 0), 9),
+    }  # fmt: skip
+    if with_sock_info:
+        items[(mib2.MIB2_TCP, mib2.EXPER_SOCK_INFO)] = sock_info(
+            order, 0, mib2.MIB2_SOCKINFO_IPV6 | 1
+        ) + sock_info(order, 1, 1)
+        items[(mib2.MIB2_UDP, mib2.EXPER_SOCK_INFO)] = sock_info(
+            order, 0, mib2.MIB2_SOCKINFO_IPV6
+        )
+    return items
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("with_sock_info", [True, False], ids=["sock-info", "pre-2019"])
+def test_dual_stack_entries_reported_once(order: str, with_sock_info: bool) -> None:
+    assert rows(parse(order, dual_stack_items(order, with_sock_info))) == [
+        ("tcp", "inet", "LISTEN", "0.0.0.0", 22, "0.0.0.0", 0, [601]),
+        ("tcp", "inet6", "LISTEN", "::", 22, "::", 0, [600]),
+        ("udp", "inet6", "UNCONN", "::", 53, "::", 0, [9]),
+    ]
+
+
+def base_items(order: str = "<") -> mib2.Items:
+    v4, v6 = TCP_LAYOUTS["illumos (172/200)"]
+    return {
+        (mib2.MIB2_TCP, 0): tcp_header(order, v4[0], v6[0]),
+        (mib2.MIB2_UDP, 0): udp_header(order),
+        (mib2.MIB2_TCP, mib2.MIB2_TCP_CONN):
+            tcp4(v4, order, "LISTEN", ("0.0.0.0", 22), ("0.0.0.0", 0), 5),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda i: i.pop((mib2.MIB2_TCP, 0)), "no mib2_tcp_t"),
+        (lambda i: i.__setitem__((mib2.MIB2_UDP, 0), b"\0" * 10), "too short"),
+        (lambda i: i.__setitem__((mib2.MIB2_TCP, 0), tcp_header("<", 56, 200)),
+         "tcp entry size 56"),  # a legacy (truncated) reply
+        (lambda i: i.__setitem__((mib2.MIB2_TCP, 0), tcp_header("<", 0, 200)), "size 0"),
+        (lambda i: i.__setitem__((mib2.MIB2_TCP, 0), tcp_header("<", 1 << 30, 200)),
+         "outside"),
+        (lambda i: i.__setitem__((mib2.MIB2_TCP, mib2.MIB2_TCP_CONN),
+                                 i[(mib2.MIB2_TCP, mib2.MIB2_TCP_CONN)][:-1]),
+         "not whole 172-byte entries"),
+        (lambda i: i.__setitem__((mib2.MIB2_TCP, mib2.EXPER_SOCK_INFO), b"\0" * 33),
+         "socket info table"),
+    ],
+    ids=["no-header", "short-header", "legacy", "zero", "huge", "truncated", "sockinfo"],
+)  # fmt: skip
+def test_malformed_tables_are_a_clear_error(change: object, message: str) -> None:
+    items = base_items()
+    change(items)  # type: ignore[operator]
+    with pytest.raises(ParseError, match=message):
+        parse("<", items)
+
+
+def test_wrong_byte_order_is_refused_not_misread() -> None:
+    with pytest.raises(ParseError, match="entry size"):
+        parse(">", base_items("<"))
+
+
+def test_port_out_of_range() -> None:
+    items = base_items()
+    v4, _ = TCP_LAYOUTS["illumos (172/200)"]
+    items[(mib2.MIB2_TCP, mib2.MIB2_TCP_CONN)] = tcp4(
+        v4, "<", "LISTEN", ("0.0.0.0", 70000), ("0.0.0.0", 0), 5
+    )
+    with pytest.raises(ParseError, match="port 70000"):
+        parse("<", items)
+
+
+def test_random_bytes_never_crash_or_hang() -> None:
+    rng = random.Random(5)  # noqa: S311 - reproducible garbage, not secrets
+    for _ in range(300):
+        items = base_items()
+        key = rng.choice(list(items))
+        items[key] = bytes(rng.getrandbits(8) for _ in range(rng.choice([0, 7, 172, 400])))
+        with contextlib.suppress(ParseError):  # anything else fails the test
+            parse("<", items)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_request_bytes_match_the_documented_layout(order: str) -> None:
+    request = mib2.build_request(Layout(order))
+    # struct T_optmgmt_req {PRIM_type, OPT_length, OPT_offset, MGMT_flags} then
+    # struct opthdr {level, name, len}: 7 x 4 bytes (sys/tihdr.h, sys/tpicommon.h).
+    fields = [9, 12, 16, 0x80, 1028, 0, 1]  # T_SVR4_OPTMGMT_REQ ... len = 1
+    expected = b"".join(v.to_bytes(4, "little" if order == "<" else "big") for v in fields)
+    assert request == expected
+    assert len(request) == 28
+
+
+def ack(order: str, level: int, name: int, length: int, prim: int = 22,
+        flags: int = 0x20) -> bytes:  # fmt: skip
+    return struct.pack(order + "iiiiIII", prim, 12, 16, flags, level, name, length)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_reply_control_parts(order: str) -> None:
+    layout = Layout(order)
+    assert mib2.parse_reply_control(layout, ack(order, 262, 13, 344), 2) == (262, 13, 344)
+    # An empty table still has a (zero-length) data part: MOREDATA, not the end.
+    assert mib2.parse_reply_control(layout, ack(order, 271, 6, 0), 2) == (271, 6, 0)
+    assert mib2.parse_reply_control(layout, ack(order, 0, 0, 0), 0) is None  # EOD
+    with pytest.raises(ParseError, match="without its data part"):
+        mib2.parse_reply_control(layout, ack(order, 262, 13, 344), 0)
+    with pytest.raises(ParseError, match="T_OPTMGMT_ACK"):
+        mib2.parse_reply_control(layout, ack(order, 262, 13, 0, flags=0x40), 2)
+    with pytest.raises(ParseError, match="control part of 10 bytes"):
+        mib2.parse_reply_control(layout, b"\0" * 10, 2)
+    error_ack = struct.pack(order + "iiii", 18, 9, 8, errno.EACCES)  # TSYSERR
+    with pytest.raises(OSError, match="refused") as caught:
+        mib2.parse_reply_control(layout, error_ack, 0)
+    assert caught.value.errno == errno.EACCES
+
+
+def psinfo(size: int, order: str, pid: int, uid: int, fname: bytes, psargs: bytes,
+           zoneid: int) -> bytes:  # fmt: skip
+    # Offsets of reference/illumos.md §5.2 (psinfo_t, 416) and psinfo32_t (336).
+    at = {416: (8, 24, 136, 152, 276), 336: (8, 24, 88, 104, 220)}[size]
+    buf = bytearray(b"\x5a" * size)
+    put(buf, order, "i", at[0], pid)
+    put(buf, order, "I", at[1], uid)
+    buf[at[2] : at[2] + 16] = fname.ljust(16, b"\0")[:16]
+    buf[at[3] : at[3] + 80] = psargs.ljust(80, b"\0")[:80]
+    put(buf, order, "i", at[4], zoneid)
+    return bytes(buf)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize(("pointer", "size"), [(8, 416), (4, 336)])
+def test_psinfo_both_data_models(pointer: int, size: int, order: str) -> None:
+    args = b"/usr/lib/ssh/sshd -D -o ListenAddress=0.0.0.0 " + b"x" * 40  # > 79 bytes
+    data = psinfo(size, order, 4242, 60001, b"sshd", args, 3)
+    info = parse_psinfo(data, pointer, order)
+    assert (info.pid, info.uid, info.fname, info.zoneid) == (4242, 60001, "sshd", 3)
+    assert info.args == args[:80].decode()  # no NUL in the field: all 80 bytes
+    full_name = parse_psinfo(psinfo(size, order, 1, 0, b"a" * 16, b"", 0), pointer, order)
+    assert full_name.fname == "a" * 16
+    with pytest.raises(ParseError, match="expected"):
+        parse_psinfo(data[: size - 1], pointer, order)
+
+
+def test_psinfo_escapes_nothing_but_decodes_safely() -> None:
+    data = psinfo(416, "<", 7, 0, b"ev\xffil", b"a\x1b[2Jb", 0)
+    info = parse_psinfo(data, 8)
+    assert info.fname == "ev\\xffil"  # undecodable bytes kept visible, not raised
+    assert info.args == "a\x1b[2Jb"  # the renderer escapes control characters
+
+
+def test_backend_is_chosen_by_platform_and_imports_on_linux() -> None:
+    from agent import illumos  # noqa: PLC0415 - the import itself is under test
+
+    assert select_backend("sunos5") is illumos.list_sockets
+    assert illumos.native_layout().order in "<>"
+    assert Family.INET6 is not None
