@@ -220,6 +220,12 @@ def report_targets(result: FleetResult) -> None:
     type=click.Choice(["sudo", "pfexec"]),
     help="Run the agent as root with sudo -n or pfexec (never prompts).",
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Compare this zone's listing with the OS's own tool (ss, netstat) and "
+    "show the differences; exit 0 when they agree.",
+)
 @click.option("-v", "--verbose", count=True, help="More messages on stderr.")
 @click.argument("targets", nargs=-1, metavar="[TARGET]...")
 @click.option("-q", "--quiet", count=True, help="Fewer messages on stderr (no warnings).")
@@ -248,6 +254,7 @@ def sockstat_command(
     ssh_config: Optional[str],
     accept_new: bool,
     become: Optional[str],
+    check: bool,
     verbose: int,
     quiet: int,
     targets: Tuple[str, ...],
@@ -258,6 +265,13 @@ def sockstat_command(
     ssh_config alias; "local" is this host.  Without targets (or -i), this host.
     """
     configure_logging(verbose, quiet)
+    if check:
+        if targets or inventory or all_zones or zone_patterns:
+            msg = "--check compares this host's own zone only: no TARGET, -i, -Z or -z"
+            raise click.UsageError(msg)
+        from controller.check import run_check  # noqa: PLC0415
+
+        return run_check(sys.stdout)
     filt = build_filter(
         protocols, unix, inet4, inet6, listening, connected, hide_loopback, ports
     )
