@@ -1,4 +1,4 @@
-"""illumos backend: TCP and UDP tables from /dev/arp, owners from /proc/<pid>/psinfo.
+"""illumos backend: TCP/UDP from /dev/arp, unix from a kstat, owners from psinfo.
 
 What netstat(8) and the original illumos-sockstat do, from Python: open /dev/arp, push
 the tcp and udp modules, putmsg() one T_SVR4_OPTMGMT_REQ and getmsg() the replies
@@ -6,8 +6,12 @@ until the end-of-data message (netstat.c mibget()).  No privilege is needed (the
 path has no policy check, reference/illumos.md §6.5) and no process is stopped or
 traced.  Only the caller's zone is in the tables: the controller enters each zone.
 
-This module is the syscall layer only; the bytes are parsed by agent/mib2.py and
-agent/psinfo.py.  It imports on any OS; libc.so.1 is loaded when a function runs.
+Unix sockets come from the sockfs kstat ``sock_unix_list``, as ``netstat -f unix``
+reads them: listed, but without owners (see agent/sockfs.py).
+
+This module is the syscall layer only; the bytes are parsed by agent/mib2.py,
+agent/sockfs.py and agent/psinfo.py.  It imports on any OS: libc.so.1 and
+libkstat.so.1 are loaded when a function runs.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from agent.mib2 import parse_udp
 from agent.procfs import parse_cmdline
 from agent.psinfo import parse_psinfo
 from agent.query import Query
+from agent.sockfs import parse_sock_unix_list
 from common.errors import ParseError
 from common.schema import Owner
 from common.schema import Proto
@@ -69,16 +74,65 @@ WANTED = frozenset(
         (MIB2_UDP, EXPER_SOCK_INFO),
     }
 )
-UNIX_NOT_LISTED = (
-    "unix sockets are not listed on illumos: the sockfs kstat sock_unix_list has "
-    "them, but reading it is not implemented yet (see README)"
+UNIX_NO_OWNERS = (
+    "unix sockets on illumos have no owner: the kernel's list (sockfs kstat "
+    "sock_unix_list) names no process"
 )
+KSTAT_STRLEN = 31  # sys/kstat.h
 
 
 class _Strbuf(ctypes.Structure):
     """struct strbuf (sys/stropts.h): maxlen, len, buf."""
 
     _fields_ = (("maxlen", ctypes.c_int), ("len", ctypes.c_int), ("buf", ctypes.c_void_p))
+
+
+class _Kstat(ctypes.Structure):
+    """The user-visible head of kstat_t (sys/kstat.h), up to ks_snaptime."""
+
+    _fields_ = (
+        ("ks_crtime", ctypes.c_longlong),
+        ("ks_next", ctypes.c_void_p),
+        ("ks_kid", ctypes.c_int),
+        ("ks_module", ctypes.c_char * KSTAT_STRLEN),
+        ("ks_resv", ctypes.c_ubyte),
+        ("ks_instance", ctypes.c_int),
+        ("ks_name", ctypes.c_char * KSTAT_STRLEN),
+        ("ks_type", ctypes.c_ubyte),
+        ("ks_class", ctypes.c_char * KSTAT_STRLEN),
+        ("ks_flags", ctypes.c_ubyte),
+        ("ks_data", ctypes.c_void_p),
+        ("ks_ndata", ctypes.c_uint),
+        ("ks_data_size", ctypes.c_size_t),
+        ("ks_snaptime", ctypes.c_longlong),
+    )
+
+
+def read_unix_kstat() -> tuple[bytes, int]:
+    """Return the sockfs sock_unix_list snapshot of this zone and its record count."""
+    lib = ctypes.CDLL("libkstat.so.1", use_errno=True)
+    lib.kstat_open.restype = ctypes.c_void_p
+    lib.kstat_lookup.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int,
+                                 ctypes.c_char_p)  # fmt: skip
+    lib.kstat_lookup.restype = ctypes.POINTER(_Kstat)
+    lib.kstat_read.argtypes = (ctypes.c_void_p, ctypes.POINTER(_Kstat), ctypes.c_void_p)
+    lib.kstat_read.restype = ctypes.c_int
+    lib.kstat_close.argtypes = (ctypes.c_void_p,)
+    handle = lib.kstat_open()
+    if not handle:
+        code = ctypes.get_errno()
+        raise OSError(code, f"kstat_open: {os.strerror(code)}")
+    try:
+        ksp = lib.kstat_lookup(handle, b"sockfs", 0, b"sock_unix_list")
+        if not ksp or lib.kstat_read(handle, ksp, None) == -1:
+            code = ctypes.get_errno()
+            raise OSError(code, f"kstat sockfs:0:sock_unix_list: {os.strerror(code)}")
+        head = ksp.contents
+        size = min(head.ks_data_size, MAX_ITEM)
+        data = ctypes.string_at(head.ks_data, size) if head.ks_data and size else b""
+        return data, head.ks_ndata
+    finally:
+        lib.kstat_close(handle)
 
 
 def _libc() -> ctypes.CDLL:
@@ -220,7 +274,11 @@ def list_sockets(query: Query, warn: Callable[[str], None]) -> list[Socket]:
         pids = [o.pid for o in sock.owners]
         sock.owners = tuple(o for o in map(processes.owner, pids) if o is not None)
     if Proto.UNIX in query.protocols:
-        warn(UNIX_NOT_LISTED)
+        data, count = read_unix_kstat()
+        unix = parse_sock_unix_list(data, count, native_layout().order)
+        if unix:
+            warn(UNIX_NO_OWNERS)
+        sockets += unix
     return sockets
 
 

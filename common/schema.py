@@ -162,8 +162,8 @@ class Socket(Record):
     @property
     def connected(self) -> bool:
         """Whether the socket has a peer (the seed's ``-c``; ``-l`` is the opposite)."""
-        if self.proto is Proto.UNIX:
-            return bool(self.peer)
+        if self.proto is Proto.UNIX:  # illumos's unix list has a state, no peer
+            return bool(self.peer) or self.state == "ESTABLISHED"
         return bool(self.remote_port)
 
 

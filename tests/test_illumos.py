@@ -350,3 +350,82 @@ def test_backend_is_chosen_by_platform_and_imports_on_linux() -> None:
     assert select_backend("sunos5") is illumos.list_sockets
     assert illumos.native_layout().order in "<>"
     assert Family.INET6 is not None
+
+
+def sockinfo(order: str, size: int, family: int, kind: int, state: int, path: bytes,
+             laddr_len: int, peer_path: bytes = b"") -> bytes:  # fmt: skip
+    # struct sockinfo (sys/socketvar.h) at the offsets in agent/sockfs.py's docstring,
+    # padded to si_size with what follows in a k_sockinfo (address strings).
+    buf = bytearray(b"\x77" * size)
+    put(buf, order, "I", 0, size)  # si_size
+    put(buf, order, "h", 4, family)
+    put(buf, order, "h", 6, kind)
+    put(buf, order, "H", 8, 0)  # si_flag
+    put(buf, order, "I", 12, state)
+    put(buf, order, "I", 16, 0)  # si_ux_laddr_sou_magic
+    put(buf, order, "I", 20, 0)
+    put(buf, order, "i", 24, 1)  # si_serv_type T_COTS
+    put(buf, order, "I", 28, laddr_len)  # si_laddr_soa_len
+    put(buf, order, "I", 32, 0)
+    put(buf, order, "H", 36, 1)
+    put(buf, order, "H", 38, 1)
+    buf[40:1065] = path.ljust(1025, b"\0")
+    buf[1065:2090] = peer_path.ljust(1025, b"\0")
+    return bytes(buf)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_unix_sockets_from_the_sockfs_kstat(order: str) -> None:
+    from agent.sockfs import parse_sock_unix_list  # noqa: PLC0415
+
+    records = [
+        # Older and newer struct versions differ in size: each is stepped by si_size.
+        sockinfo(order, 2100, 1, 2, 0x020 | 0x200, b"/var/run/.sshd", 16),  # listener
+        sockinfo(order, 2236, 1, 2, 0x001, b"", 0, b"/var/run/.sshd"),  # client
+        sockinfo(order, 2236, 2, 1, 0x020, b"ignored", 9),  # not AF_UNIX: skipped
+        sockinfo(order, 2236, 1, 1, 0x020, b"/tmp/log \x1b", 14),  # bound datagram
+        sockinfo(order, 2100, 1, 6, 0x002, b"", 0),  # seqpacket, connecting
+    ]
+    sockets = parse_sock_unix_list(b"".join(records), len(records), order)
+    assert [(s.sock_type, s.state, s.path, s.connected) for s in sockets] == [
+        ("stream", "LISTEN", "/var/run/.sshd", False),
+        ("stream", "ESTABLISHED", None, True),
+        ("dgram", "UNCONN", "/tmp/log \x1b", False),
+        ("seqpacket", "CONNECTING", None, False),
+    ]
+    assert {(s.proto, s.family) for s in sockets} == {(Proto.UNIX, Family.UNIX)}
+    assert all(s.owners == () for s in sockets)
+
+
+def test_unix_kstat_malformed() -> None:
+    from agent.sockfs import parse_sock_unix_list  # noqa: PLC0415
+
+    good = sockinfo("<", 2100, 1, 2, 0, b"", 0)
+    with pytest.raises(ParseError, match="cut off"):
+        parse_sock_unix_list(good, 2)  # says two, holds one
+    with pytest.raises(ParseError, match="size 12"):
+        parse_sock_unix_list(struct.pack("<I", 12) + good[4:], 1)
+    with pytest.raises(ParseError, match="cut off"):
+        parse_sock_unix_list(good[:2000], 1)
+    assert parse_sock_unix_list(b"", 0) == []
+
+
+def test_ctypes_structs_match_the_lp64_declarations() -> None:
+    # Offsets worked out by hand from sys/kstat.h and sys/stropts.h for LP64 (amd64
+    # and sparcv9 align alike); ctypes lays the structs out by the same C rules.
+    import ctypes  # noqa: PLC0415
+
+    from agent.illumos import _Kstat  # noqa: PLC0415
+    from agent.illumos import _Strbuf  # noqa: PLC0415
+
+    if ctypes.sizeof(ctypes.c_void_p) != 8:
+        pytest.skip("the offsets below are LP64's")
+    assert (_Strbuf.maxlen.offset, _Strbuf.len.offset, _Strbuf.buf.offset) == (0, 4, 8)
+    assert ctypes.sizeof(_Strbuf) == 16
+    offsets = {name: getattr(_Kstat, name).offset for name, _ in _Kstat._fields_}
+    assert offsets == {
+        "ks_crtime": 0, "ks_next": 8, "ks_kid": 16, "ks_module": 20, "ks_resv": 51,
+        "ks_instance": 52, "ks_name": 56, "ks_type": 87, "ks_class": 88,
+        "ks_flags": 119, "ks_data": 120, "ks_ndata": 128, "ks_data_size": 136,
+        "ks_snaptime": 144,
+    }  # fmt: skip

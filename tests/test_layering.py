@@ -15,6 +15,7 @@ FORBIDDEN = {
     "agent.__main__": {"click", "paramiko", "controller"},
     "agent.collect": {"click", "paramiko", "controller"},
     "agent.linux": {"click", "paramiko", "controller"},
+    "agent.illumos": {"click", "paramiko", "controller"},
     "common.wire": {"click", "paramiko", "controller", "agent"},
     "common.format": {"click", "paramiko", "controller", "agent"},
     "controller.cli": {"paramiko"},  # SSH is imported only when a remote target needs it
