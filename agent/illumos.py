@@ -27,6 +27,7 @@ import struct
 import sys
 import time
 
+from agent.files import read_file
 from agent.mib2 import EXPER_SOCK_INFO
 from agent.mib2 import MIB2_TCP
 from agent.mib2 import MIB2_TCP6
@@ -239,29 +240,18 @@ class ProcessTable:
 
     def _read(self, pid: int) -> Owner | None:
         try:
-            info = parse_psinfo(_read_file(f"{self.proc}/{pid}/psinfo"), self.pointer_size)
+            info = parse_psinfo(read_file(f"{self.proc}/{pid}/psinfo"), self.pointer_size)
         except (OSError, ParseError):  # exited since the MIB was read
             return None
         args = info.args
         if self.has_cmdline:
             with contextlib.suppress(OSError):  # exited, or a system process
-                args = parse_cmdline(_read_file(f"{self.proc}/{pid}/cmdline")) or args
+                args = parse_cmdline(read_file(f"{self.proc}/{pid}/cmdline")) or args
         try:
             user: str | None = pwd.getpwuid(info.uid).pw_name
         except KeyError:
             user = None
         return Owner(pid, None, info.uid, user, info.fname, args)
-
-
-def _read_file(path: str) -> bytes:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 8192):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def list_sockets(query: Query, warn: Callable[[str], None]) -> list[Socket]:

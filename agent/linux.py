@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from collections.abc import Sequence
 
 from agent import fdscan
+from agent.files import read_file
 from agent.netlink import NETLINK_SOCK_DIAG
 from agent.netlink import DumpParser
 from agent.netlink import InetDumpParser
@@ -114,7 +115,7 @@ def read_proc_net(query: Query, net_dir: str = PROC + "/net") -> list[Socket]:
         if proto in query.protocols and family in query.families:
             path = f"{net_dir}/{name}"
             try:
-                data = read_bytes(path)
+                data = read_file(path)
             except FileNotFoundError:  # kernel without IPv6
                 continue
             records += parse_proc_net_inet(
@@ -122,24 +123,8 @@ def read_proc_net(query: Query, net_dir: str = PROC + "/net") -> list[Socket]:
             )
     if Proto.UNIX in query.protocols:
         path = f"{net_dir}/unix"
-        records += parse_proc_net_unix(read_bytes(path), source=path)
+        records += parse_proc_net_unix(read_file(path), source=path)
     return records
-
-
-def read_bytes(path: str) -> bytes:
-    """Read a whole (proc) file.
-
-    With os.read rather than open(): no buffered file object, half the time, which
-    counts when three files are read per process that owns a socket.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 16384):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def split_by_fd_count(names: list[str], share: float) -> tuple[list[str], list[str]]:
@@ -259,9 +244,9 @@ class ProcessInfo:
     def _read(self, pid: int) -> tuple[int | None, str | None, str, str] | None:
         base = f"{self.proc}/{pid}/"
         try:
-            uid = parse_status_uid(read_bytes(base + "status"))
-            command = read_bytes(base + "comm").rstrip(b"\n")
-            args = parse_cmdline(read_bytes(base + "cmdline"))
+            uid = parse_status_uid(read_file(base + "status"))
+            command = read_file(base + "comm").rstrip(b"\n")
+            args = parse_cmdline(read_file(base + "cmdline"))
         except OSError:  # exited since the fd scan
             return None
         return uid, self.user(uid), command.decode("utf-8", "backslashreplace"), args
