@@ -63,6 +63,7 @@ def phases(names: list[str], config: Path) -> str:
     from agent.query import Query  # noqa: PLC0415
     from common.schema import Proto  # noqa: PLC0415
     from controller.agentrun import run_agent  # noqa: PLC0415
+    from controller.fleet import CONCURRENT_HANDSHAKES  # noqa: PLC0415
     from controller.inventory import parse_target  # noqa: PLC0415
     from controller.payload import build_payload  # noqa: PLC0415
     from controller.sshconfig import load_ssh_config  # noqa: PLC0415
@@ -72,7 +73,7 @@ def phases(names: list[str], config: Path) -> str:
 
     cfg = load_ssh_config(str(config))
     keys = HostKeys(None, accept_new=False)
-    gate = threading.Semaphore(4)
+    gate = threading.Semaphore(CONCURRENT_HANDSHAKES)
 
     def one(name: str) -> object:
         with gate:
