@@ -61,7 +61,8 @@ log = logging.getLogger(__name__)
 CHANNELS_PER_HOST = 8  # below OpenSSH's default MaxSessions of 10
 # Handshakes in flight across the fleet.  Each waits on several network round trips
 # (TCP, banner, key exchange, auth) more than it computes, so this is sized to hide
-# latency, not to the cores: 4 at once cost a 100 ms-RTT fleet ~5 s per 50 hosts.
+# latency, not to the cores: at 4 at once, 50 hosts 100 ms away would wait ~6 s
+# (5 round trips x 50 / 4) before the last agent starts.
 # sshd's MaxStartups counts per server; a refusal there is retried (sshrun.py).
 CONCURRENT_HANDSHAKES = 16
 BECOME = {"sudo": ["sudo", "-n", "--"], "pfexec": ["pfexec"]}
