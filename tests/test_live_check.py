@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,7 +115,7 @@ def run_in(name: str, *args: str, env: dict[str, str] | None = None):  # type: i
     assert ip is not None
     merged = {**os.environ, **(env or {})}
     return subprocess.run(
-        [ip, "netns", "exec", name, "python3", "-m", "controller", *args],
+        [ip, "netns", "exec", name, sys.executable, "-m", "controller", *args],
         capture_output=True, text=True, env=merged, timeout=120, check=False,
         cwd=Path(__file__).resolve().parent.parent,
     )  # fmt: skip
