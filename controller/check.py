@@ -211,7 +211,7 @@ def run_check(out: TextIO) -> int:
         after = _listing()
     except (FleetError, OSError) as err:
         reason = str(err) if isinstance(err, FleetError) else f"{err.strerror or err}"
-        out.write(f"cannot check: {escape_text(reason)}\n")
+        print(f"sockstat: cannot check: {escape_text(reason)}", file=sys.stderr)
         return EXIT_CANNOT_CHECK
     strict = sys.platform.startswith("linux")
     before, skipped = _not_listed_by(tool.command, before)

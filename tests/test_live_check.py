@@ -29,6 +29,7 @@ from controller.check import OsTool
 from tests.conftest import Holder
 from tests.conftest import require
 from tests.conftest import require_tool
+from tests.conftest import run_sockstat
 from tests.conftest import start_holder
 from tests.conftest import stop_holder
 
@@ -164,3 +165,19 @@ def test_query_of_check_has_no_unix() -> None:
     from controller.check import QUERY  # noqa: PLC0415
 
     assert Query(frozenset({Proto.TCP, Proto.UDP})) == QUERY
+
+
+def test_check_without_the_os_tool_says_so(tmp_path: Path) -> None:
+    done = run_sockstat("--check", env={"PATH": str(tmp_path)})  # no ss anywhere
+    assert done.returncode == 3
+    assert (
+        done.stderr
+        == "sockstat: cannot check: cannot run `ss -tuanpe` (iproute2) to compare with\n"
+    )
+    assert done.stdout.startswith("sockstat ")
+
+
+def test_check_is_for_this_zone_only() -> None:
+    done = run_sockstat("--check", "somehost")
+    assert done.returncode == 2
+    assert "--check compares this host's own zone only" in done.stderr
