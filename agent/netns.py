@@ -13,6 +13,7 @@ import socket
 from collections.abc import Callable
 from collections.abc import Sequence
 
+from agent.files import read_file
 from common.schema import Record
 
 PROC = "/proc"
@@ -57,11 +58,6 @@ def safe_name(text: str) -> str:
     import re  # noqa: PLC0415 - only listing namespaces needs re, not every agent start
 
     return re.sub(_UNSAFE_NAME, "_", text).strip("_")[:40] or "netns"
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def list_namespaces(proc: str = PROC, run_dir: str = NETNS_RUN_DIR) -> list[Namespace]:
@@ -109,9 +105,9 @@ def list_namespaces(proc: str = PROC, run_dir: str = NETNS_RUN_DIR) -> list[Name
 def _unnamed(proc: str, pid: int, inode: int) -> str:
     label: str | None = None
     try:
-        label = parse_container_id(_read(f"{proc}/{pid}/cgroup"))
+        label = parse_container_id(read_file(f"{proc}/{pid}/cgroup"))
         if label is None:
-            label = _read(f"{proc}/{pid}/comm").strip().decode("utf-8", "replace")
+            label = read_file(f"{proc}/{pid}/comm").strip().decode("utf-8", "replace")
     except OSError:
         pass
     return f"{safe_name(label or 'netns')}-{inode}"
