@@ -63,7 +63,7 @@ SOCK_TYPES = frozenset({"stream", "dgram", "seqpacket", "raw"})
 
 
 class Record:
-    """Equality and repr from ``__slots__``, which lists the fields in wire order.
+    """Equality and repr from ``__slots__`` (kept sorted by ruff, so not field order).
 
     The shipped agent starts a Python for every zone and host, and the dataclasses
     module (with the inspect module it imports) would be a fifth of that start-up;

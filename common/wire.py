@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 from common import packer
 from common.schema import SCHEMA_VERSION
-from common.schema import Owner
 from common.schema import Snapshot
 from common.schema import Socket
 
@@ -24,9 +23,13 @@ if TYPE_CHECKING:
 HEADER = "sockstat-header"
 TRAILER = "sockstat-trailer"
 
-# Socket record layout (schema version 1): the order of the array's items.
-SOCKET_FIELDS = Socket.__slots__
-OWNER_FIELDS = Owner.__slots__
+# Socket record layout (schema version 1): the order of the array's items, as
+# socket_to_wire() writes them (the records' __slots__ are sorted, not in this order).
+SOCKET_FIELDS = (
+    "proto", "family", "sock_type", "state", "local_address", "local_port",
+    "remote_address", "remote_port", "path", "inode", "uid", "peer", "owners",
+)  # fmt: skip
+OWNER_FIELDS = ("pid", "fd", "uid", "user", "command", "args")
 
 
 def new_packer() -> Callable[[object], bytes]:

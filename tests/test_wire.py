@@ -191,3 +191,18 @@ def test_several_snapshots_in_one_stream() -> None:
     assert [len(s.sockets) for s in decode_snapshots(data)] == [1, 2]
     with pytest.raises(SchemaError, match="expected one snapshot, got 2"):
         decode_snapshot(data)
+
+
+def test_field_lists_name_the_array_items_in_order() -> None:
+    from common.wire import OWNER_FIELDS  # noqa: PLC0415
+    from common.wire import SOCKET_FIELDS  # noqa: PLC0415
+
+    sock = make_socket()
+    wire = socket_to_wire(sock)
+    assert set(SOCKET_FIELDS) == set(Socket.__slots__)
+    assert set(OWNER_FIELDS) == set(Owner.__slots__)
+    for name, value in zip(SOCKET_FIELDS[:-1], wire[:-1]):
+        expected = getattr(sock, name)
+        assert value == getattr(expected, "value", expected), name
+    (owner,) = sock.owners
+    assert wire[-1] == [[getattr(owner, name) for name in OWNER_FIELDS]]
