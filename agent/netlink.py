@@ -127,7 +127,13 @@ class DumpParser:
         self.done = False
         self.interrupted = False
         self.records: list[Socket] = []
-        self._ntop: dict[bytes, str] = {}
+        # Converted addresses, one cache per family: 0.0.0.0 and :: are the same
+        # sixteen zero bytes in inet_diag_sockid (and 127.0.0.1 those of 7f00:1::),
+        # so a cache keyed by the bytes alone names one family's address with the
+        # other's (issue #9).
+        self._ntop: dict[int, dict[bytes, str]] = {
+            socket.AF_INET: {}, socket.AF_INET6: {}
+        }
 
     def feed(self, data: bytes | memoryview) -> None:
         """Parse one or more whole netlink messages."""
@@ -192,7 +198,7 @@ class InetDumpParser(DumpParser):
     ) -> Socket:
         # Each message names its family: a compat dump holds both (see above).
         family = Family.INET if af == socket.AF_INET else Family.INET6
-        ntop = self._ntop
+        ntop = self._ntop[socket.AF_INET if family is Family.INET else socket.AF_INET6]
         local = ntop.get(src)
         if local is None:
             local = ntop[src] = _inet_ntop(family, src)

@@ -29,7 +29,7 @@ def _tcp_pair(family: int, host: str) -> tuple[socket.socket, ...]:
     return listener, client, server
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915 - one straight script of sockets
     tag, directory = sys.argv[1], sys.argv[2]
     _set_comm("sockholder")
     socks: dict[str, socket.socket] = {}
@@ -39,6 +39,17 @@ def main() -> None:
     socks["tcp6_listen"], socks["tcp6_client"], socks["tcp6_server"] = _tcp_pair(
         socket.AF_INET6, "::1"
     )
+    # Both wildcards, as sshd listens on most hosts: 0.0.0.0 and :: have the same
+    # bytes in a sock_diag reply; only the message's family tells them apart.
+    any4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    any4.bind(("0.0.0.0", 0))
+    any4.listen(1)
+    socks["tcp4_any"] = any4
+    any6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    any6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    any6.bind(("::", 0))
+    any6.listen(1)
+    socks["tcp6_any"] = any6
     bound = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     bound.bind(("127.0.0.1", 0))  # bound, never listening: only sock_diag shows it
     socks["tcp4_bound"] = bound

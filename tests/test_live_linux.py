@@ -50,6 +50,8 @@ def test_every_kind_of_socket_with_its_owner(
     user = pwd.getpwuid(holder.report["uid"]).pw_name
     expected = {
         "tcp4_listen": ("tcp4", "LISTEN", "127.0.0.1"),
+        "tcp4_any": ("tcp4", "LISTEN", "0.0.0.0"),
+        "tcp6_any": ("tcp6", "LISTEN", "::"),
         "tcp4_client": ("tcp4", "ESTABLISHED", "127.0.0.1"),
         "tcp4_server": ("tcp4", "ESTABLISHED", "127.0.0.1"),
         "tcp6_listen": ("tcp6", "LISTEN", "::1"),
@@ -260,6 +262,49 @@ def test_counts_agree_with_ss(holder: Holder) -> None:
     assert mine == theirs
     bound = [s for s in ours["sockets"] if s["state"] == "BOUND"]
     assert holder.inode("tcp4_bound") in {s["inode"] for s in bound}
+
+
+def psutil_view() -> dict[tuple[int, int], tuple[object, ...]]:
+    """Every inet socket psutil sees, by (pid, fd): family, endpoints, TCP state."""
+    import psutil  # noqa: PLC0415 - a test extra, the judge of this one test
+
+    view: dict[tuple[int, int], tuple[object, ...]] = {}
+    for conn in psutil.net_connections(kind="inet"):
+        if conn.pid is None or conn.fd < 0:
+            continue
+        family = "inet" if conn.family == 2 else "inet6"
+        remote = (conn.raddr.ip, conn.raddr.port) if conn.raddr else None
+        state = conn.status if conn.type == 1 else None  # SOCK_STREAM
+        if state == "CLOSE" and conn.laddr.port:
+            state = "BOUND"  # TCP_CLOSE with a local port: bound, never used
+        view[conn.pid, conn.fd] = (family, conn.laddr.ip, conn.laddr.port, remote, state)
+    return view
+
+
+def test_whole_machine_agrees_with_psutil(holder: Holder) -> None:
+    """Every inet socket of every process, as psutil sees it (issue #9: 0.0.0.0 vs ::).
+
+    Sockets that changed between psutil's two listings are left out; every other
+    one must be in sockstat's listing with the same family, endpoints and state.
+    """
+    require_root()
+    before = psutil_view()
+    doc = sockstat_json()
+    after = psutil_view()
+    stable = {k: v for k, v in before.items() if after.get(k) == v}
+    ours: dict[tuple[int, int], tuple[object, ...]] = {}
+    for sock in doc["sockets"]:
+        remote = None
+        if sock["remote_port"]:
+            remote = (sock["remote_address"], sock["remote_port"])
+        state = sock["state"] if sock["proto"].startswith("tcp") else None
+        for owner in sock["owners"]:
+            ours[owner["pid"], owner["fd"]] = (
+                sock["family"], sock["local_address"], sock["local_port"], remote, state,
+            )  # fmt: skip
+    for name in ("tcp4_any", "tcp6_any", "tcp4_listen", "tcp6_listen", "udp6"):
+        assert (holder.pid, holder.sock(name)["fd"]) in stable, name
+    assert {k: ours.get(k) for k in stable} == stable
 
 
 def test_unprivileged_user_sees_sockets_without_owners(holder: Holder) -> None:

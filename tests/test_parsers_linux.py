@@ -100,6 +100,33 @@ def test_proc_net_text(case: str) -> None:
     assert inet_view(records) == sorted(expected["sockets"], key=lambda d: d["inode"])
 
 
+def split_messages(data: bytes) -> list[bytes]:
+    """Cut a captured dump into its netlink messages (NLMSG_ALIGN'ed)."""
+    messages, offset = [], 0
+    while offset < len(data):
+        length = struct.unpack_from("=I", data, offset)[0]
+        step = (length + 3) & ~3
+        messages.append(data[offset : offset + step])
+        offset += step
+    return messages
+
+
+def test_wildcards_and_loopbacks_keep_their_family_in_any_order() -> None:
+    """0.0.0.0 and :: share their bytes; whichever comes first must not name the other."""
+    messages = split_messages((FIXTURES / "diag_tcp_wildcards.bin").read_bytes())
+    *replies, done = messages
+    expected = json.loads((FIXTURES / "diag_tcp_wildcards.json").read_text())["sockets"]
+    want = {(e["local_address"], e["local_port"]) for e in expected}
+    assert ("0.0.0.0", 5100) in want
+    assert ("::", 5101) in want
+    for order in (replies, replies[::-1]):
+        records = parse_inet_dump(b"".join([*order, done]), proto=Proto.TCP)
+        got = {(s.local_address, s.local_port) for s in records}
+        assert got == want
+        for sock in records:
+            assert (sock.family is Family.INET6) == (":" in (sock.local_address or ""))
+
+
 def _message(kind: int, payload: bytes, flags: int = netlink.NLM_F_REQUEST) -> bytes:
     length = 16 + len(payload)
     return (
