@@ -131,9 +131,7 @@ class DumpParser:
         # sixteen zero bytes in inet_diag_sockid (and 127.0.0.1 those of 7f00:1::),
         # so a cache keyed by the bytes alone names one family's address with the
         # other's (issue #9).
-        self._ntop: dict[int, dict[bytes, str]] = {
-            socket.AF_INET: {}, socket.AF_INET6: {}
-        }
+        self._ntop: dict[int, dict[bytes, str]] = {socket.AF_INET: {}, socket.AF_INET6: {}}
 
     def feed(self, data: bytes | memoryview) -> None:
         """Parse one or more whole netlink messages."""
