@@ -13,6 +13,7 @@ from typing import Tuple
 
 import click
 
+from common.format import escape_text
 from common.schema import Family
 from common.schema import Proto
 from controller import render
@@ -102,14 +103,34 @@ def select_hosts(
     return specs
 
 
+class SafeFormatter(logging.Formatter):
+    """One line per record, every control character escaped.
+
+    Messages quote what zones and hosts said (warnings, stderr lines, names): an
+    escape sequence, a carriage return or a newline with a fake ``sockstat:`` line
+    after it must reach the terminal as visible text, never as control.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the record as one escaped line (a traceback as escaped lines)."""
+        line = "sockstat: " + escape_text(record.getMessage())
+        if record.exc_info:  # only logged at DEBUG (-vv), for bug reports
+            trace = self.formatException(record.exc_info)
+            line += "".join(f"\nsockstat:   {escape_text(t)}" for t in trace.splitlines())
+        return line
+
+
 def configure_logging(verbose: int, quiet: int) -> None:
-    """Send log records to stderr at the level -v/-q ask for."""
+    """Send log records to stderr at the level -v/-q ask for, escaped."""
     level = logging.WARNING + 10 * (quiet - verbose)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SafeFormatter())
     logging.basicConfig(
-        level=max(logging.DEBUG, min(level, logging.CRITICAL)),
-        format="sockstat: %(message)s",
-        stream=sys.stderr,
+        level=max(logging.DEBUG, min(level, logging.CRITICAL)), handlers=[handler]
     )
+    # paramiko logs whole tracebacks (and the server's banner text) for failures
+    # sockstat already reports as a host status in one line.
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL + 1)
 
 
 def report_targets(result: FleetResult) -> None:

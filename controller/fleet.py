@@ -31,6 +31,7 @@ from common.format import escape_text
 from controller import results
 from controller.agentio import MAX_FALLBACK_TEXT
 from controller.agentrun import run_agent
+from controller.hostnames import BadTargetError
 from controller.inventory import HostSpec
 from controller.payload import FALLBACK_MARKER
 from controller.payload import Payload
@@ -197,6 +198,8 @@ class HostSurvey:
             connection = self.connect(config, host_keys, handshakes)
         except SshFailure as err:
             return self.fail(err.status, str(err))
+        except BadTargetError as err:
+            return self.fail(results.BAD_TARGET, str(err))
         try:
             return self.survey(connection)
         except SshFailure as err:

@@ -25,6 +25,8 @@ DNS = "dns"
 AUTH = "auth"
 HOSTKEY_UNKNOWN = "hostkey-unknown"
 HOSTKEY_CHANGED = "hostkey-changed"
+HOSTKEY_REVOKED = "hostkey-revoked"  # the host's key is marked @revoked in known_hosts
+BAD_TARGET = "bad-target"  # a host name, user, port or ProxyCommand OpenSSH would refuse
 BECOME_FAILED = "become-failed"  # sudo -n / pfexec refused
 NOT_FAILED = frozenset({OK, FALLBACK, SKIPPED})
 
@@ -65,7 +67,13 @@ class FleetResult:
 
     @property
     def exit_code(self) -> int:
-        """0 if no target failed, 3 if every surveyed target failed, 1 otherwise."""
+        """0 if no target failed, 3 if every surveyed target failed, 1 otherwise.
+
+        2 (usage) when a target was refused for its name, user or port: the other
+        targets are still surveyed and reported.
+        """
+        if any(t.status == BAD_TARGET for t in self.targets):
+            return EXIT_USAGE
         failed = sum(1 for t in self.targets if t.failed)
         if not failed:
             return EXIT_OK

@@ -19,6 +19,11 @@ from typing import Set
 
 import paramiko
 
+from common.format import escape_text
+from controller.hostnames import BadTargetError
+from controller.hostnames import check_hostname
+from controller.hostnames import check_port
+from controller.hostnames import check_user
 from controller.inventory import HostSpec
 from controller.inventory import parse_target
 
@@ -64,12 +69,27 @@ class SshSettings:
         return self.hostname if self.port == 22 else f"[{self.hostname}]:{self.port}"
 
 
+class RawTokenConfig(paramiko.SSHConfig):
+    """paramiko's parser, leaving ProxyCommand and ProxyJump tokens unexpanded.
+
+    paramiko substitutes %h and %r into ProxyCommand as raw text, before sockstat
+    could check the host name; they are expanded at connect time instead
+    (controller/proxycommand.py), once the values are validated and quoted.
+    """
+
+    TOKENS_BY_CONFIG_KEY = {  # noqa: RUF012 - paramiko's own class attribute
+        **paramiko.SSHConfig.TOKENS_BY_CONFIG_KEY,
+        "proxycommand": ["~"],
+        "proxyjump": [],
+    }
+
+
 def load_ssh_config(path: Optional[str]) -> paramiko.SSHConfig:
     """Load -F FILE, else ~/.ssh/config if it exists, else an empty config."""
     chosen = os.path.expanduser(path or DEFAULT_CONFIG)
     if path is None and not os.path.exists(chosen):
-        return paramiko.SSHConfig()
-    return paramiko.SSHConfig.from_path(chosen)
+        return RawTokenConfig()
+    return RawTokenConfig.from_path(chosen)
 
 
 def _warn_ignored(options: dict[str, object]) -> None:
@@ -80,14 +100,21 @@ def _warn_ignored(options: dict[str, object]) -> None:
 
 
 def resolve(config: paramiko.SSHConfig, spec: HostSpec) -> SshSettings:
-    """Resolve a host's settings: inventory values win, then ssh_config, then defaults."""
+    """Resolve a host's settings: inventory values win, then ssh_config, then defaults.
+
+    Raises BadTargetError for a host name, user or port OpenSSH would refuse, from
+    wherever it came (argument, inventory, HostName, ProxyJump).
+    """
+    check_hostname(spec.address or spec.name)
     options = config.lookup(spec.address or spec.name)
     _warn_ignored(dict(options))
     settings = SshSettings(
         name=spec.name,
-        hostname=spec.address or str(options.get("hostname", spec.name)),
-        port=spec.port or int(options.get("port", 22)),
-        user=spec.user or str(options.get("user", os.environ.get("USER", "root"))),
+        hostname=check_hostname(spec.address or str(options.get("hostname", spec.name))),
+        port=spec.port or check_port(options.get("port", 22), source="Port"),
+        user=check_user(
+            spec.user or str(options.get("user", os.environ.get("USER", "root")))
+        ),
     )
     files: List[str] = list(options.get("identityfile") or [])
     settings.identity_files = [os.path.expanduser(f) for f in files]
@@ -97,6 +124,11 @@ def resolve(config: paramiko.SSHConfig, spec: HostSpec) -> SshSettings:
         settings.proxy_jump = [j.strip() for j in str(jump).split(",") if j.strip()]
     command = options.get("proxycommand")
     if command and str(command).lower() != "none":
+        try:  # the shell would refuse it at connect time: say so now, for this host
+            shlex.split(str(command))
+        except ValueError as err:
+            msg = f"ProxyCommand {escape_text(str(command))!r}: {err}"
+            raise BadTargetError(msg) from None
         settings.proxy_command = str(command)
     known = []
     for key, defaults in (

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
 import select
 import socket
@@ -20,15 +19,28 @@ import threading
 import time
 from pathlib import Path
 from typing import Callable
+from typing import Dict
 from typing import List
 from typing import Optional
+from typing import Sequence
+from typing import Tuple
 
 import paramiko
 
+from controller.knownhosts import HostEntry
+from controller.knownhosts import KnownHosts
+from controller.knownhosts import KnownKey
+from controller.knownhosts import host_key_name
+from controller.knownhosts import load_known_hosts
+from controller.proxycommand import ProxyCommandError
+from controller.proxycommand import ProxyProcess
+from controller.proxycommand import expand_proxy_command
 from controller.results import AUTH
 from controller.results import DNS
 from controller.results import HOSTKEY_CHANGED
+from controller.results import HOSTKEY_REVOKED
 from controller.results import HOSTKEY_UNKNOWN
+from controller.results import TIMEOUT
 from controller.results import UNREACHABLE
 from controller.sshconfig import SshSettings
 from controller.sshconfig import default_identities
@@ -49,39 +61,58 @@ class SshFailure(Exception):
 
 
 class HostKeys:
-    """known_hosts files, plus the file where --accept-new records new keys."""
+    """known_hosts files, plus the file where --accept-new records new keys.
+
+    Each file is read once per run; keys recorded during the run are kept in
+    memory too, so a host listed twice is not asked about twice.
+    """
 
     def __init__(self, accept_new_file: Optional[str], accept_new: bool) -> None:
         self.accept_new_file = accept_new_file
         self.accept_new = accept_new
         self._lock = threading.Lock()
+        self._files: Dict[str, KnownHosts] = {}
+        self._recorded: List[KnownKey] = []
 
-    def verify(self, settings: SshSettings, key: paramiko.PKey) -> None:
-        """Accept a known key; never a changed one; an unknown one only if allowed."""
-        files = list(settings.known_hosts)
+    def entry(self, settings: SshSettings) -> HostEntry:
+        """Return what the known_hosts files of these settings say about their host."""
+        paths = list(settings.known_hosts)
         if self.accept_new_file:
-            files.append(self.accept_new_file)
-        known = paramiko.HostKeys()
-        for path in files:
-            if os.path.exists(path):
-                try:
-                    known.load(path)
-                except (OSError, paramiko.SSHException) as err:
-                    log.warning("cannot read known hosts %s: %s", path, err)
-        entry = known.lookup(settings.address)
+            paths.append(self.accept_new_file)
+        merged = KnownHosts()
+        with self._lock:
+            for path in paths:
+                if path not in self._files:
+                    self._files[path] = load_known_hosts([path])
+                    for problem in self._files[path].unreadable:
+                        log.warning("cannot read known hosts %s", problem)
+                merged.keys += self._files[path].keys
+            merged.keys += self._recorded
+        return merged.lookup(settings.hostname, settings.port)
+
+    def verify(self, settings: SshSettings, key: paramiko.PKey, entry: HostEntry) -> None:
+        """Accept a known key; never a revoked or changed one; an unknown one if allowed."""
+        kind, blob = key.get_name(), key.asbytes()
         fingerprint = key.fingerprint
-        if entry is not None and key.get_name() in entry:
-            if entry[key.get_name()] == key:
-                return
+        if blob in entry.revoked:
+            msg = (
+                f"host key of {settings.address} ({fingerprint}) is marked @revoked "
+                "in known_hosts: refusing to connect"
+            )
+            raise SshFailure(HOSTKEY_REVOKED, msg)
+        if (kind, blob) in entry.keys:
+            return
+        if any(known == kind for known, _ in entry.keys):
             msg = (
                 f"host key of {settings.address} has CHANGED ({fingerprint}); "
                 "it does not match known_hosts: refusing to connect"
             )
             raise SshFailure(HOSTKEY_CHANGED, msg)
-        if entry is not None and len(entry):
+        if entry.keys:
             msg = (
-                f"host key of {settings.address} is a {key.get_name()} key ({fingerprint}) "
-                f"but known_hosts has {', '.join(entry.keys())}: refusing to connect"
+                f"host key of {settings.address} is a {kind} key ({fingerprint}) "
+                f"but known_hosts has only {', '.join(entry.key_types)} keys for it, "
+                "which the server did not offer: refusing to connect"
             )
             raise SshFailure(HOSTKEY_CHANGED, msg)
         if not (self.accept_new or settings.accept_new) or not self.accept_new_file:
@@ -89,32 +120,72 @@ class HostKeys:
                 f"host key of {settings.address} is not known ({fingerprint}); verify it "
                 "and add it to known_hosts, or run with --accept-new"
             )
+            if entry.authorities:
+                msg += (
+                    f" (known_hosts trusts a @cert-authority for it, at "
+                    f"{entry.authorities[0].where}; sockstat cannot verify host "
+                    "certificates)"
+                )
             raise SshFailure(HOSTKEY_UNKNOWN, msg)
         self._record(settings, key)
 
     def _record(self, settings: SshSettings, key: paramiko.PKey) -> None:
-        line = f"{settings.address} {key.get_name()} {key.get_base64()}\n"
-        try:
-            with self._lock:
+        name = host_key_name(settings.hostname, settings.port)
+        line = f"{name} {key.get_name()} {key.get_base64()}\n"
+        with self._lock:
+            where = f"{self.accept_new_file} (this run)"
+            known = KnownKey(None, name, key.get_name(), key.asbytes(), where)
+            self._recorded.append(known)
+            try:
                 path = Path(self.accept_new_file or "")
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with path.open("a") as f:
                     f.write(line)
-        except OSError as err:  # a full disk must not lose this host's answer
-            log.warning(
-                "%s: accepted host key %s for this run only; cannot record it in %s: %s",
-                settings.name,
-                key.fingerprint,
-                self.accept_new_file,
-                err.strerror or err,
-            )
-            return
+            except OSError as err:  # a full disk must not lose this host's answer
+                log.warning(
+                    "%s: accepted host key %s for this run only; cannot record it in "
+                    "%s: %s",
+                    settings.name,
+                    key.fingerprint,
+                    self.accept_new_file,
+                    err.strerror or err,
+                )
+                return
         log.warning(
             "%s: accepted new host key %s, recorded in %s",
             settings.name,
             key.fingerprint,
             self.accept_new_file,
         )
+
+
+# known_hosts key types -> the host-key algorithms that produce them, in paramiko's
+# order of preference (an RSA key is offered as rsa-sha2-512/256: RFC 8332).
+HOST_KEY_ALGORITHMS = {
+    "ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256"),
+    "ssh-ed25519": ("ssh-ed25519",),
+    "ecdsa-sha2-nistp256": ("ecdsa-sha2-nistp256",),
+    "ecdsa-sha2-nistp384": ("ecdsa-sha2-nistp384",),
+    "ecdsa-sha2-nistp521": ("ecdsa-sha2-nistp521",),
+}
+
+
+def order_host_key_algorithms(available: Sequence[str], known: Sequence[str]) -> List[str]:
+    """Put the algorithms of the host's known key types first, as OpenSSH does.
+
+    sshconnect.c order_hostkeyalgs(): a host whose recorded key is RSA is asked for
+    RSA, so a server that also has an ed25519 key is not reported as changed.
+
+    >>> order_host_key_algorithms(["ssh-ed25519", "rsa-sha2-512"], ["ssh-rsa"])
+    ['rsa-sha2-512', 'ssh-ed25519']
+    """
+    first = [
+        algorithm
+        for kind in known
+        for algorithm in HOST_KEY_ALGORITHMS.get(kind, ())
+        if algorithm in available
+    ]
+    return list(dict.fromkeys([*first, *available]))
 
 
 def _load_keys(settings: SshSettings) -> List[paramiko.PKey]:
@@ -129,8 +200,11 @@ def _load_keys(settings: SshSettings) -> List[paramiko.PKey]:
             keys.append(paramiko.PKey.from_path(path))
         except paramiko.PasswordRequiredException:
             log.debug("%s: %s needs a passphrase; never prompting", settings.name, path)
-        except (OSError, paramiko.SSHException, ValueError) as err:
-            log.debug("%s: cannot load %s: %s", settings.name, path, err)
+        except Exception as err:  # any key file that cannot be loaded is skipped
+            # paramiko 5 raises TypeError for an encrypted OpenSSH key and ValueError
+            # or SSHException for others: sockstat never prompts, so every key file
+            # it cannot load is passed over, as ssh -o BatchMode=yes does.
+            log.debug("%s: skipping %s: %s", settings.name, path, err)
     return keys
 
 
@@ -142,14 +216,18 @@ class SshConnection:
         transport: paramiko.Transport,
         settings: SshSettings,
         via: Optional[SshConnection] = None,
+        proxy: Optional[ProxyProcess] = None,
     ) -> None:
         self.transport = transport
         self.settings = settings
         self._via = via  # the jump host's connection, closed with this one
+        self._proxy = proxy  # the ProxyCommand it runs through, killed on close
 
     def close(self) -> None:
-        """Close the transport (and the jump host's, if any)."""
+        """Close the transport (and the jump host's, and any ProxyCommand)."""
         self.transport.close()
+        if self._proxy is not None:
+            self._proxy.close()
         if self._via is not None:
             self._via.close()
 
@@ -226,41 +304,72 @@ def _pump(
 
 def _open_socket(
     settings: SshSettings, timeout: float, via: Optional[SshConnection]
-) -> object:
+) -> Tuple[object, Optional[ProxyProcess]]:
+    """Return the socket to run SSH over: a jump channel, a ProxyCommand, or TCP."""
     if via is not None:
         try:
-            return via.transport.open_channel(
+            channel = via.transport.open_channel(
                 "direct-tcpip",
                 (settings.hostname, settings.port),
                 ("127.0.0.1", 0),
                 max(1, int(timeout)),
             )
-        except (paramiko.SSHException, OSError) as err:
-            msg = f"jump host {via.settings.name} cannot reach {settings.address}: {err}"
+        except (paramiko.SSHException, OSError, EOFError) as err:
+            msg = (
+                f"jump host {via.settings.name} cannot reach {settings.address}: "
+                f"{str(err) or type(err).__name__}"
+            )
             raise SshFailure(UNREACHABLE, msg) from err
+        return channel, None
     if settings.proxy_command:
-        command = (
-            settings.proxy_command.replace("%h", settings.hostname)
-            .replace("%p", str(settings.port))
-            .replace("%r", settings.user)
-            .replace("%%", "%")
+        command = expand_proxy_command(
+            settings.proxy_command,
+            host=settings.hostname,
+            host_arg=settings.name,
+            port=settings.port,
+            user=settings.user,
         )
         try:
-            return paramiko.ProxyCommand(command)
-        except (paramiko.SSHException, OSError) as err:
-            msg = f"ProxyCommand failed: {err}"
-            raise SshFailure(UNREACHABLE, msg) from err
+            proxy = ProxyProcess(command, label=settings.name)
+        except ProxyCommandError as err:
+            raise SshFailure(UNREACHABLE, str(err)) from err
+        return proxy.sock, proxy
     try:
-        return socket.create_connection((settings.hostname, settings.port), timeout)
+        return socket.create_connection((settings.hostname, settings.port), timeout), None
     except socket.gaierror as err:
         msg = f"cannot resolve {settings.hostname}: {err.strerror}"
         raise SshFailure(DNS, msg) from err
     except socket.timeout as err:
         msg = f"no answer from {settings.address} within {timeout:g}s"
-        raise SshFailure(UNREACHABLE, msg) from err
+        raise SshFailure(TIMEOUT, msg) from err
     except OSError as err:
         msg = f"cannot connect to {settings.address}: {err.strerror or err}"
         raise SshFailure(UNREACHABLE, msg) from err
+
+
+def _handshake_failure(
+    settings: SshSettings,
+    err: BaseException,
+    proxy: Optional[ProxyProcess],
+    *,
+    waited: float,
+    limit: float,
+) -> Tuple[SshFailure, bool]:
+    """Name why the SSH handshake failed, and whether another try may help.
+
+    Only a quick refusal (sshd's MaxStartups closing the connection) is worth a
+    retry; a dead ProxyCommand or a silent server is not.
+    """
+    if proxy is not None:
+        reason = proxy.failure()
+        if reason is not None:
+            return SshFailure(UNREACHABLE, f"{settings.address}: {reason}"), False
+    text = str(err) or type(err).__name__
+    if waited >= limit * 0.95:
+        msg = f"no SSH handshake from {settings.address} within {limit:.3g}s ({text})"
+        return SshFailure(TIMEOUT, msg), False
+    msg = f"SSH handshake with {settings.address} failed: {text}"
+    return SshFailure(UNREACHABLE, msg), True
 
 
 def connect(
@@ -269,33 +378,56 @@ def connect(
     timeout: float,
     via: Optional[SshConnection] = None,
 ) -> SshConnection:
-    """Open an authenticated transport; retries handshakes that sshd refused early."""
-    limit = min(timeout, settings.connect_timeout or timeout)
+    """Open an authenticated transport within ``timeout`` seconds, all retries included.
+
+    A handshake that sshd drops at once (its MaxStartups refusing new ones) is
+    retried with jitter while time is left; one that times out is not retried.
+    """
+    deadline = time.monotonic() + timeout
+    entry = host_keys.entry(settings)
     for attempt in range(CONNECT_RETRIES):
-        sock = _open_socket(settings, limit, via)
+        left = deadline - time.monotonic()
+        limit = max(0.1, min(left, settings.connect_timeout or left))
+        sock, proxy = _open_socket(settings, limit, via)
         transport = paramiko.Transport(sock)  # type: ignore[arg-type]
+        options = transport.get_security_options()
+        options.key_types = order_host_key_algorithms(options.key_types, entry.key_types)
         transport.banner_timeout = limit
         transport.handshake_timeout = limit
+        started = time.monotonic()
         try:
             transport.start_client(timeout=limit)
+            # start_client() returns quietly when its timeout passes mid-handshake.
+            if getattr(transport, "host_key", None) is None:
+                msg = "no SSH banner or key exchange"
+                raise paramiko.SSHException(msg)  # noqa: TRY301 - judged just below
             break
         except (paramiko.SSHException, EOFError, OSError) as err:
             transport.close()
-            if attempt + 1 == CONNECT_RETRIES:
-                msg = f"SSH handshake with {settings.address} failed: {str(err) or 'EOF'}"
-                raise SshFailure(UNREACHABLE, msg) from err
+            waited = time.monotonic() - started
+            failure, retry = _handshake_failure(
+                settings, err, proxy, waited=waited, limit=limit
+            )
+            if proxy is not None:
+                proxy.close()
+            pause = random.uniform(0.1, 0.5) * (attempt + 1)  # noqa: S311 - jitter
+            last = attempt + 1 == CONNECT_RETRIES
+            if last or not retry or deadline - time.monotonic() < pause:
+                raise failure from err
             # sshd's MaxStartups drops handshakes beyond its limit: try again later.
-            time.sleep(random.uniform(0.1, 0.5) * (attempt + 1))  # noqa: S311
+            time.sleep(pause)
     key = transport.get_remote_server_key()
     try:
-        host_keys.verify(settings, key)
+        host_keys.verify(settings, key, entry)
         _authenticate(transport, settings)
     except BaseException:
         transport.close()
+        if proxy is not None:
+            proxy.close()
         raise
     if settings.server_alive_interval:
         transport.set_keepalive(int(settings.server_alive_interval))
-    return SshConnection(transport, settings, via)
+    return SshConnection(transport, settings, via, proxy)
 
 
 def _authenticate(transport: paramiko.Transport, settings: SshSettings) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import threading
 import uuid
@@ -56,6 +58,12 @@ class Fleet:
         return done.returncode, doc, done.stderr
 
 
+def rsa_host_key(directory: Path) -> Path:
+    path = directory / "host_key_rsa"
+    keygen(path, "rsa")
+    return path
+
+
 def host_entry(alias: str, port: int, key: Path, known: Path, *, user: str = "root",
                hostname: str = "127.0.0.1", extra: str = "") -> str:  # fmt: skip
     return (
@@ -103,13 +111,22 @@ def fleet() -> Iterator[Fleet]:
         "dying": Sshd(directory, free_port(), extra="ForceCommand exec sleep 60"),
         "changed": Sshd(directory, free_port()),
         "unknown": Sshd(directory, free_port()),
+        # An RSA host key besides the ed25519 one; known_hosts lists only the RSA key.
+        "dualkey": Sshd(directory, free_port(), extra=f"HostKey {rsa_host_key(directory)}"),
+        "revoked": Sshd(directory, free_port()),
     }
     for server in servers.values():
         server.start()
     known = directory / "known_hosts"
-    lines = [
-        s.known_hosts_line() for n, s in servers.items() if n not in ("unknown", "changed")
-    ]
+    skip = ("unknown", "changed", "dualkey")
+    lines = [s.known_hosts_line() for n, s in servers.items() if n not in skip]
+    # Markers paramiko cannot read: one such line used to fail every host (#9.5).
+    ca = keygen(directory / "host_ca").split()
+    lines.insert(0, f"@cert-authority *.example.com {ca[0]} {ca[1]}")
+    revoked = servers["revoked"].known_hosts_line().split()
+    lines.append(f"@revoked * {revoked[1]} {revoked[2]}")
+    rsa = Path(f"{rsa_host_key(directory)}.pub").read_text().split()
+    lines.append(f"[127.0.0.1]:{servers['dualkey'].port} {rsa[0]} {rsa[1]}")
     # "changed": known_hosts holds another key for it (a man in the middle, or a rebuild).
     other = keygen(directory / "other_host_key").split()
     lines.append(f"[127.0.0.1]:{servers['changed'].port} {other[0]} {other[1]}")
@@ -386,3 +403,146 @@ def test_accept_new_when_the_key_cannot_be_recorded(fleet: Fleet) -> None:
         assert "Traceback" not in stderr
     finally:
         recorded.rmdir()
+
+
+def test_host_known_by_its_rsa_key(fleet: Fleet) -> None:
+    """known_hosts has only the RSA key: ask for RSA, as OpenSSH does (#9.6)."""
+    code, doc, stderr = fleet.run("dualkey")
+    assert statuses(doc) == {"dualkey/global": "ok"}, stderr
+    assert code == 0
+
+
+def test_known_hosts_markers(fleet: Fleet) -> None:
+    """@cert-authority/@revoked lines break no host; a revoked key is refused (#9.5)."""
+    code, doc, stderr = fleet.run("alpha", "revoked")
+    by_host = {t["host"]: t for t in doc["targets"]}
+    assert by_host["alpha"]["status"] == "ok", by_host["alpha"]
+    assert by_host["revoked"]["status"] == "hostkey-revoked"
+    assert "@revoked" in by_host["revoked"]["error"]
+    assert code == 1
+    warnings = [line for line in stderr.splitlines() if "@cert-authority" in line]
+    assert len(warnings) == 1, stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.fixture
+def agent_socket(fleet: Fleet) -> Iterator[str]:
+    """A real ssh-agent holding the client key, as most users have one."""
+    sock = fleet.directory / f"agent-{uuid.uuid4().hex[:6]}"
+    agent = subprocess.Popen(
+        ["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            threading.Event().wait(0.05)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(["ssh-add", "-q", str(fleet.directory / "id_client")], env=env,
+                       check=True)  # fmt: skip
+        yield str(sock)
+    finally:
+        agent.kill()
+        agent.wait()
+
+
+def test_passphrase_protected_key_files_are_skipped(
+    fleet: Fleet, agent_socket: str
+) -> None:
+    """An encrypted IdentityFile (OpenSSH or PEM) must not hide the agent's key (#9.4)."""
+    locked = fleet.directory / "id_locked"
+    pem = fleet.directory / "id_locked_pem"
+    for path, extra in ((locked, []), (pem, ["-m", "PEM", "-t", "rsa"])):
+        path.unlink(missing_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-N", "secret", "-f", str(path), *extra],
+                       check=True)  # fmt: skip
+    config = fleet.directory / "ssh_config_agent"
+    config.write_text(
+        f"Host agented\n  HostName 127.0.0.1\n  Port {fleet.servers['alpha'].port}\n"
+        f"  User root\n  IdentityFile {locked}\n  IdentityFile {pem}\n"
+        f"  UserKnownHostsFile {fleet.known_hosts}\n"
+    )
+    done = run_sockstat("-F", str(config), "--format", "json", "agented",
+                        env={**fleet.env(), "SSH_AUTH_SOCK": agent_socket})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["targets"][0]["status"] == "ok"
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[int, list[int]]]:
+    """A port that accepts connections and never says a word (no SSH banner)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted: list[int] = []
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = server.accept()
+                held.append(conn)
+                accepted.append(1)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1], accepted
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+
+
+def test_silent_host_is_a_timeout_tried_once(
+    fleet: Fleet, silent_server: tuple[int, list[int]]
+) -> None:
+    """No banner: a timeout within --timeout, not three retries each with its own wait."""
+    port, accepted = silent_server
+    code, doc, stderr = fleet.run(f"root@127.0.0.1:{port}", "--timeout", "2")
+    (target,) = doc["targets"]
+    assert target["status"] == "timeout", target
+    assert len(accepted) == 1
+    assert code == 3
+    assert "Traceback" not in stderr
+
+
+def test_banner_garbage_is_one_escaped_line(fleet: Fleet) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+
+    def answer() -> None:
+        with contextlib.suppress(OSError):
+            while True:  # every attempt gets the same garbage
+                conn, _ = server.accept()
+                conn.sendall(b"\x1b[2Jgarbage\r\nsockstat: all ok\n")
+                conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        _, doc, stderr = fleet.run(f"root@127.0.0.1:{server.getsockname()[1]}")
+    finally:
+        server.close()
+    (target,) = doc["targets"]
+    assert target["status"] == "unreachable", target
+    assert "\x1b" not in stderr
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if "127.0.0.1/global" in line]
+    assert len(lines) == 1, stderr
+    assert "garbage" not in stderr  # paramiko's logged traceback quoted the banner
+
+
+def test_proxycommand_that_exits_ends_the_host(fleet: Fleet, tmp_path: Path) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        "Host dead\n  ProxyCommand sh -c 'echo no route to %h >&2; exit 3'\n"
+        f"  UserKnownHostsFile {fleet.known_hosts}\n"
+    )
+    done = run_sockstat("-F", str(config), "--format", "json", "--timeout", "20", "dead",
+                        env=fleet.env())  # fmt: skip
+    (target,) = json.loads(done.stdout)["targets"]
+    assert target["status"] == "unreachable"
+    assert "ProxyCommand exited with status 3: no route to dead" in target["error"]
+    assert done.returncode == 3
+    assert "Traceback" not in done.stderr
