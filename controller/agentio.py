@@ -12,11 +12,13 @@ from agent.ss import parse_ss
 from common.decode import DEFAULT_LIMITS
 from common.decode import Limits
 from common.decode import StreamDecoder
+from common.decode import socket_from_wire
 from common.errors import FleetError
 from common.errors import SchemaError
 from common.format import escape_text
 from common.schema import Snapshot
 from common.schema import Socket
+from common.wire import socket_to_wire
 from controller import results
 from controller.payload import FALLBACK_MARKER
 from controller.transport import Completed
@@ -98,7 +100,9 @@ def _judge_fallback(
     if completed.returncode:
         return results.AGENT_ERROR, f"{tool} failed (exit {completed.returncode})", []
     try:
-        sockets = parse_fallback(tool, body.decode("utf-8", "backslashreplace"))
+        parsed = parse_fallback(tool, body.decode("utf-8", "backslashreplace"))
+        # The same field checks as an agent's stream: this text is as untrusted.
+        sockets = [socket_from_wire(socket_to_wire(s), i) for i, s in enumerate(parsed)]
     except FleetError as err:
         return results.BAD_OUTPUT, f"cannot read {tool} output: {err}", []
     snapshot = Snapshot("", "", "", "", "", time.time(), sockets=tuple(sockets))

@@ -351,7 +351,8 @@ def main(argv: Optional[list[str]] = None) -> None:
             argv, prog_name="sockstat", standalone_mode=False
         )
     except click.UsageError as err:
-        click.echo(f"sockstat: {err.format_message()}", err=True)
+        # The message may quote zone names a zoneadm listed: escaped, one line.
+        click.echo(f"sockstat: {escape_text(err.format_message())}", err=True)
         sys.exit(EXIT_USAGE)
     except click.Abort:
         click.echo("sockstat: aborted", err=True)

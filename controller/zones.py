@@ -71,7 +71,9 @@ def split_zoneadm_line(line: str) -> List[str]:
 def parse_zoneadm(text: str, *, source: str = "zoneadm list -p") -> List[Zone]:
     """Parse ``zoneadm list -p``: 7 fields upstream, 8 on SmartOS (a trailing did)."""
     zones = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # Lines end with "\n" only: a "\r" (or any other break splitlines() knows) in
+    # a name is part of the name, to be refused by valid_zone_name(), not a line.
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         fields = split_zoneadm_line(line)

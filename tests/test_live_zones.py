@@ -178,6 +178,8 @@ MODES = {
     "gone": "gone",
     "nopy": "nopython",
     "oldpy": "oldpython",
+    "hostile": "hostile",
+    "evilss": "hostile-ss",
 }
 
 
@@ -194,6 +196,8 @@ def illumos(
     zones += [{"name": z, "netns": names[0], "mode": m} for z, m in MODES.items()]
     zones.append({"name": "vm1", "netns": names[0], "brand": "bhyve"})
     zones.append({"name": "odd", "netns": names[0], "path": "/zones/a:b:c"})
+    # A zone name no zonecfg accepts, as a compromised global zone could list it.
+    zones.append({"name": "ev\x1b[2Jil\rzone", "netns": names[0]})
     directory = tmp_path_factory.mktemp("zones")
     config = directory / "zones.json"
     config.write_text(json.dumps({"zones": zones}))
@@ -256,7 +260,7 @@ def test_each_failure_is_one_zone_status(
     for zone, (status, message) in expected.items():
         assert by_zone[zone]["status"] == status, by_zone[zone]
         assert message in by_zone[zone]["error"]
-    for zone in [f"z{i}" for i in range(ZONES)] + ["global"]:
+    for zone in [f"z{i}" for i in range(ZONES)] + ["global", "hostile"]:
         assert by_zone[zone]["status"] == "ok"
     # The zones that failed are one line each on stderr; the others are all reported.
     for zone in ("hung", "junk", "cut", "ex3", "gone"):
@@ -289,3 +293,37 @@ def test_no_zone_answering_exits_3(illumos: dict[str, str]) -> None:
     code, doc, _ = survey("-z", "hung", "-z", "junk", "--timeout", "2", env=illumos)
     assert code == 3
     assert {t["status"] for t in doc["targets"]} == {"timeout", "bad-output"}
+
+
+def test_nothing_a_zone_says_drives_the_terminal(illumos: dict[str, str]) -> None:
+    """Warnings, stderr lines (-vv), names and fallback text from zones (#9.2)."""
+    done = run_sockstat("-Z", "-vv", "-u", "--timeout", "4", env=illumos)
+    for stream in (done.stdout, done.stderr):
+        assert "\x1b" not in stream
+        assert "\r" not in stream
+        assert "\x07" not in stream
+    lines = done.stderr.splitlines()
+    assert all(line.startswith("sockstat: ") for line in lines), done.stderr
+    assert "sockstat: all ok" not in lines
+    warning = "/hostile: \\x1b[2Jcleared\\rover\\nsockstat: all ok"
+    assert any(line.endswith(warning) for line in lines), done.stderr
+
+
+def test_fallback_text_gets_the_decoders_validation(illumos: dict[str, str]) -> None:
+    code, doc, stderr = survey("-z", "evilss", "-z", "z0", env=illumos)
+    by_zone = {t["zone"]: t for t in doc["targets"]}
+    assert by_zone["z0"]["status"] == "ok"
+    assert by_zone["evilss"]["status"] == "bad-output", by_zone["evilss"]
+    assert "local_address" in by_zone["evilss"]["error"]
+    assert not [s for s in doc["sockets"] if s["zone"] == "evilss"]
+    assert code == 1
+    assert "\x1b" not in stderr
+
+
+def test_zone_names_in_usage_errors_are_escaped(illumos: dict[str, str]) -> None:
+    done = run_sockstat("-z", "no-such-zone", env=illumos)
+    assert done.returncode == 2
+    assert "\x1b" not in done.stderr
+    assert "\r" not in done.stderr
+    assert "ev\\x1b[2Jil\\rzone" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
