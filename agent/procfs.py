@@ -116,6 +116,11 @@ def parse_proc_net_unix(data: bytes, *, source: str = "/proc/net/unix") -> list[
     return records
 
 
+# Characters of a command line kept: at most 128 KiB of UTF-8, below the decoder's
+# limit for one string (common/decode.py), so real processes never trip it.
+MAX_ARGS = 32_768
+
+
 def parse_status_uid(data: bytes) -> int | None:
     """Return the real uid from /proc/<pid>/status (the ``Uid:`` line's first field)."""
     for line in data.split(b"\n"):
@@ -125,13 +130,22 @@ def parse_status_uid(data: bytes) -> int | None:
     return None
 
 
-def parse_cmdline(data: bytes) -> str:
+def parse_cmdline(data: bytes, *, limit: int = MAX_ARGS) -> str:
     r"""Join /proc/<pid>/cmdline's NUL-separated arguments with spaces.
+
+    Longer than ``limit`` characters, the text is cut there and marked with how
+    much was left out: a 2 MB command line (Linux allows them) must not make its
+    zone's stream too big to be trusted.
 
     >>> parse_cmdline(b"python3\x00-m\x00http.server\x00")
     'python3 -m http.server'
+    >>> parse_cmdline(b"java\x00-cp\x00abcdefgh", limit=10)
+    'java -cp a [cut: 7 more characters]'
     """
-    return data.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "backslashreplace")
+    text = data.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "backslashreplace")
+    if len(text) > limit:
+        text = f"{text[:limit]} [cut: {len(text) - limit} more characters]"
+    return text
 
 
 def parse_socket_link(link: str) -> int | None:

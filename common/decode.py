@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import msgpack
 
+from common.errors import LimitError
 from common.errors import SchemaError
 from common.schema import SCHEMA_VERSION
 from common.schema import SOCK_TYPES
@@ -25,9 +26,21 @@ from common.wire import OWNER_FIELDS
 from common.wire import SOCKET_FIELDS
 from common.wire import TRAILER
 
+# Per shipped agent (a zone, or a host's namespaces), raised with --max-sockets and
+# --max-bytes: about 40 MiB of decoded records for one hostile target.
+DEFAULT_MAX_SOCKETS = 100_000
+DEFAULT_MAX_BYTES = 32 << 20
+
 
 class Limits(Record):
-    """Bounds on what one agent stream may make the controller hold."""
+    """Bounds on what one agent stream may make the controller hold.
+
+    The defaults keep one hostile target (a zone's root can stream valid records
+    without end) to about 40 MiB of decoded records (bench/hostile.py); real
+    zones stay far below them.  Command lines are cut by the agent
+    (agent/procfs.py MAX_ARGS) well under ``max_text``, so real data never
+    reaches it.
+    """
 
     __slots__ = (
         "max_messages",
@@ -41,11 +54,11 @@ class Limits(Record):
     def __init__(
         self,
         *,
-        max_stream_bytes: int = 1 << 30,
+        max_stream_bytes: int = DEFAULT_MAX_BYTES,
         max_record_bytes: int = 4 << 20,
-        max_sockets: int = 4_000_000,
+        max_sockets: int = DEFAULT_MAX_SOCKETS,
         max_owners: int = 65_536,  # holders of one socket (a prefork server's listener)
-        max_text: int = 65_536,  # one string: args, a unix path, a warning
+        max_text: int = 256 << 10,  # one string, in bytes: args, a unix path, a warning
         max_messages: int = 1_000,  # warnings or errors in a trailer
     ) -> None:
         self.max_stream_bytes = max_stream_bytes
@@ -60,6 +73,8 @@ DEFAULT_LIMITS = Limits()
 
 _PROTOS = {p.value: p for p in Proto}
 _FAMILIES = {f.value: f for f in Family}
+_SOCK_TYPES = {t: t for t in SOCK_TYPES}
+_STATES = {s: s for s in STATES}
 # inet_ntop output, optionally with an IPv6 zone index (fe80::1%eth0); a set, not a
 # regular expression: the agent imports this module, and re costs its start-up ~3 ms.
 _ADDRESS_CHARS = frozenset(
@@ -103,6 +118,7 @@ class StreamDecoder:
         self._sockets: list[Socket] = []
         self._total = 0
         self._done: list[Snapshot] = []
+        self._shared = Shared()
 
     @property
     def bytes_fed(self) -> int:
@@ -114,7 +130,7 @@ class StreamDecoder:
         self._fed += len(data)
         if self._fed > self.limits.max_stream_bytes:
             msg = f"stream exceeds {self.limits.max_stream_bytes} bytes"
-            raise SchemaError(msg)
+            raise LimitError(msg, limit="bytes")
         step = self.limits.max_record_bytes // 2
         for start in range(0, len(data), step):
             try:
@@ -167,11 +183,12 @@ class StreamDecoder:
     def _accept(self, obj: object) -> None:
         if self._header is None:
             self._header = _check_header(obj)
+            self._shared.processes = {}  # pids are described anew in each snapshot
         elif isinstance(obj, list):
             if self._total >= self.limits.max_sockets:
                 msg = f"more than {self.limits.max_sockets} sockets"
-                raise SchemaError(msg)
-            self._sockets.append(socket_from_wire(obj, len(self._sockets)))
+                raise LimitError(msg, limit="sockets")
+            self._sockets.append(socket_from_wire(obj, len(self._sockets), self._shared))
             self._total += 1
         elif isinstance(obj, dict) and obj.get("type") == TRAILER:
             count = obj.get("count")
@@ -258,30 +275,69 @@ def _opt_int(value: object, index: int, name: str, top: int) -> int | None:
     return value
 
 
+def _port(value: object, index: int, name: str, shared: Shared | None) -> int | None:
+    port = _opt_int(value, index, name, 0xFFFF)
+    if port is None or shared is None:
+        return port
+    return shared.numbers.setdefault(port, port)
+
+
 def _opt_str(value: object, index: int, name: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise _bad(index, name, value)
 
 
-def _address(value: object, index: int, name: str) -> str | None:
+def _address(value: object, index: int, name: str, shared: Shared | None) -> str | None:
     if value is None:
         return None
-    if (
-        not isinstance(value, str)
-        or not 0 < len(value) <= _ADDRESS_MAX
-        or not _ADDRESS_CHARS.issuperset(value)
-    ):
+    if not isinstance(value, str):
         raise _bad(index, name, value)
+    if shared is not None:
+        seen = shared.addresses.get(value)
+        if seen is not None:  # kept only once checked
+            return seen
+    if not 0 < len(value) <= _ADDRESS_MAX or not _ADDRESS_CHARS.issuperset(value):
+        raise _bad(index, name, value)
+    if shared is not None:
+        shared.addresses[value] = value
     return value
+
+
+# (uid, user, command, args) of a pid, as its first owner entry described it.
+Process = tuple["int | None", "str | None", "str | None", "str | None"]
+
+
+class Shared:
+    """What the records of one stream share, so that it is held (and checked) once.
+
+    msgpack makes a new str per record; shared, a process's strings and each
+    address cost what their distinct text costs.  Addresses are kept apart from
+    owner strings: only a checked address may skip the address check.
+    """
+
+    __slots__ = ("addresses", "numbers", "processes", "strings")
+
+    def __init__(self) -> None:
+        self.strings: dict[str, str] = {}
+        self.addresses: dict[str, str] = {}
+        self.numbers: dict[int, int] = {}  # ports and pids repeat; inodes do not
+        self.processes: dict[int, Process] = {}
 
 
 U32 = 0xFFFFFFFF
 U64 = 0xFFFFFFFFFFFFFFFF
 
 
-def socket_from_wire(obj: list[object], index: int = 0) -> Socket:
-    """Validate one socket array and return the record."""
+def socket_from_wire(
+    obj: list[object], index: int = 0, shared: Shared | None = None
+) -> Socket:
+    """Validate one socket array and return the record.
+
+    With ``shared`` (one per stream), equal strings become one object and owners
+    may name a pid described earlier in the snapshot as ``[pid, fd]``; without
+    it, only full owners are valid.
+    """
     if len(obj) != len(SOCKET_FIELDS):
         msg = f"socket {index}: {len(obj)} fields, expected {len(SOCKET_FIELDS)}"
         raise SchemaError(msg)
@@ -293,40 +349,55 @@ def socket_from_wire(obj: list[object], index: int = 0) -> Socket:
     family_e = _FAMILIES.get(family) if isinstance(family, str) else None
     if family_e is None:
         raise _bad(index, "family", family)
-    if sock_type not in SOCK_TYPES:
+    # The schema's own str objects, not one new copy per record.
+    sock_type_s = _SOCK_TYPES.get(sock_type) if isinstance(sock_type, str) else None
+    if sock_type_s is None:
         raise _bad(index, "sock_type", sock_type)
-    if state not in STATES:
+    state_s = _STATES.get(state) if isinstance(state, str) else None
+    if state_s is None:
         raise _bad(index, "state", state)
     if not isinstance(owners, list):
         raise _bad(index, "owners", owners)
     return Socket(
         proto=proto_e,
         family=family_e,
-        sock_type=sock_type,
-        state=state,
-        local_address=_address(laddr, index, "local_address"),
-        local_port=_opt_int(lport, index, "local_port", 0xFFFF),
-        remote_address=_address(raddr, index, "remote_address"),
-        remote_port=_opt_int(rport, index, "remote_port", 0xFFFF),
+        sock_type=sock_type_s,
+        state=state_s,
+        local_address=_address(laddr, index, "local_address", shared),
+        local_port=_port(lport, index, "local_port", shared),
+        remote_address=_address(raddr, index, "remote_address", shared),
+        remote_port=_port(rport, index, "remote_port", shared),
         path=_opt_str(path, index, "path"),
         inode=_opt_int(inode, index, "inode", U64),
         uid=_opt_int(uid, index, "uid", U32),
         peer=_opt_int(peer, index, "peer", U64),
-        owners=tuple(_owner(o, index) for o in owners),
+        owners=tuple(_owner(o, index, shared) for o in owners),
     )
 
 
-def _owner(obj: object, index: int) -> Owner:
-    if not isinstance(obj, list) or len(obj) != len(OWNER_FIELDS):
+def _owner(obj: object, index: int, shared: Shared | None) -> Owner:
+    if not isinstance(obj, list) or len(obj) not in (2, len(OWNER_FIELDS)):
         raise _bad(index, "owner", obj)
-    pid, fd, uid, user, command, args = obj
+    pid, fd = obj[0], obj[1]
     if type(pid) is not int or not 0 < pid <= U32:
         raise _bad(index, "owner pid", pid)
-    return Owner(
-        pid=pid,
-        fd=_opt_int(fd, index, "owner fd", U32),
-        uid=_opt_int(uid, index, "owner uid", U32),
-        user=_opt_str(user, index, "owner user"),
-        command=_opt_str(command, index, "owner command"),
-        args=_opt_str(args, index, "owner args"),
-    )
+    if shared is not None:
+        pid = shared.numbers.setdefault(pid, pid)
+    if len(obj) == 2:  # a pid described earlier in this snapshot
+        known = shared.processes.get(pid) if shared is not None else None
+        if known is None:
+            raise _bad(index, "owner (pid not described before)", pid)
+        return Owner(pid, _opt_int(fd, index, "owner fd", U32), *known)
+    uid, user, command, args = obj[2:]
+    user = _opt_str(user, index, "owner user")
+    command = _opt_str(command, index, "owner command")
+    args = _opt_str(args, index, "owner args")
+    if shared is not None:
+        intern = shared.strings.setdefault
+        user = None if user is None else intern(user, user)
+        command = None if command is None else intern(command, command)
+        args = None if args is None else intern(args, args)
+    process = (_opt_int(uid, index, "owner uid", U32), user, command, args)
+    if shared is not None:
+        shared.processes[pid] = process
+    return Owner(pid, _opt_int(fd, index, "owner fd", U32), *process)

@@ -45,5 +45,13 @@ class SchemaError(FleetError, ValueError):
     """An agent stream does not follow the snapshot schema."""
 
 
+class LimitError(SchemaError):
+    """An agent stream exceeds a bound on what one target may cost (``limit`` names it)."""
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit  # "sockets" or "bytes"
+
+
 class UnsupportedPlatform(FleetError):
     """The agent has no backend for this operating system."""

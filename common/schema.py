@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from enum import Enum
 
-SCHEMA_VERSION = 1
+# 2: an owner already described in the snapshot is sent as [pid, fd] only.
+SCHEMA_VERSION = 2
 
 
 class Proto(str, Enum):

@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 HEADER = "sockstat-header"
 TRAILER = "sockstat-trailer"
 
-# Socket record layout (schema version 1): the order of the array's items, as
+# Socket record layout (schema version 2): the order of the array's items, as
 # socket_to_wire() writes them (the records' __slots__ are sorted, not in this order).
+# An owner is [pid, fd, uid, user, command, args] the first time its pid appears in
+# a snapshot and [pid, fd] after that: a process holding 10,000 sockets sends its
+# (possibly 100 KB) arguments once, not 10,000 times.
 SOCKET_FIELDS = (
     "proto", "family", "sock_type", "state", "local_address", "local_port",
     "remote_address", "remote_port", "path", "inode", "uid", "peer", "owners",
@@ -56,8 +59,22 @@ def header_to_wire(snapshot: Snapshot) -> dict[str, object]:
     }
 
 
-def socket_to_wire(sock: Socket) -> list[object]:
-    """Return one socket as an array in SOCKET_FIELDS order."""
+def socket_to_wire(sock: Socket, described: set[int] | None = None) -> list[object]:
+    """Return one socket as an array in SOCKET_FIELDS order.
+
+    ``described`` holds the pids whose owner details this snapshot already sent
+    (updated here); without it every owner is written in full.
+    """
+    if described is None:
+        owners = [[o.pid, o.fd, o.uid, o.user, o.command, o.args] for o in sock.owners]
+    else:
+        owners = []
+        for o in sock.owners:
+            if o.pid in described:
+                owners.append([o.pid, o.fd])
+            else:
+                described.add(o.pid)
+                owners.append([o.pid, o.fd, o.uid, o.user, o.command, o.args])
     return [
         sock.proto.value,
         sock.family.value,
@@ -71,7 +88,7 @@ def socket_to_wire(sock: Socket) -> list[object]:
         sock.inode,
         sock.uid,
         sock.peer,
-        [[o.pid, o.fd, o.uid, o.user, o.command, o.args] for o in sock.owners],
+        owners,
     ]
 
 
@@ -93,8 +110,9 @@ def encode_snapshot(snapshot: Snapshot, *, batch: int = 2048) -> Iterator[bytes]
     pack = new_packer()
     yield pack(header_to_wire(snapshot))
     chunk: list[bytes] = []
+    described: set[int] = set()
     for sock in snapshot.sockets:
-        chunk.append(pack(socket_to_wire(sock)))
+        chunk.append(pack(socket_to_wire(sock, described)))
         if len(chunk) >= batch:
             yield b"".join(chunk)
             chunk = []

@@ -14,6 +14,7 @@ from common.decode import Limits
 from common.decode import StreamDecoder
 from common.decode import socket_from_wire
 from common.errors import FleetError
+from common.errors import LimitError
 from common.errors import SchemaError
 from common.format import escape_text
 from common.schema import Snapshot
@@ -23,7 +24,7 @@ from controller import results
 from controller.payload import FALLBACK_MARKER
 from controller.transport import Completed
 
-MAX_FALLBACK_TEXT = 64 << 20  # ss/netstat text kept for parsing
+LIMIT_FLAGS = {"sockets": "--max-sockets", "bytes": "--max-bytes"}
 NO_TOOL_STATUS = 127  # the discovery script found neither Python nor ss/netstat
 
 
@@ -31,6 +32,7 @@ class AgentOutput:
     """Stdout of one agent run: a msgpack stream, or the fallback's marked text."""
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
         self.decoder = StreamDecoder(limits)
         self.head = b""
         self.fallback: Optional[bytearray] = None
@@ -39,9 +41,9 @@ class AgentOutput:
     def feed(self, data: bytes) -> None:
         """Take more stdout; a SchemaError means the agent's output is bad."""
         if self.fallback is not None:
-            if len(self.fallback) + len(data) > MAX_FALLBACK_TEXT:
-                msg = f"fallback output exceeds {MAX_FALLBACK_TEXT} bytes"
-                raise SchemaError(msg)
+            if len(self.fallback) + len(data) > self.limits.max_stream_bytes:
+                msg = f"fallback output exceeds {self.limits.max_stream_bytes} bytes"
+                raise LimitError(msg, limit="bytes")
             self.fallback += data
             return
         if not self.decoder.bytes_fed and len(self.head) < len(FALLBACK_MARKER):
@@ -66,6 +68,10 @@ def judge(
 ) -> Tuple[str, Optional[str], List[Snapshot]]:
     """Return (status, error message, snapshots) for a finished agent run."""
     detail = f": {completed.last_error}" if completed.last_error else ""
+    if isinstance(output.error, LimitError):
+        flag = LIMIT_FLAGS[output.error.limit]
+        message = f"bad agent output: {output.error} (if it is real, raise {flag})"
+        return results.BAD_OUTPUT, message, []
     if output.error is not None:
         return results.BAD_OUTPUT, f"bad agent output: {output.error}", []
     if completed.timed_out:

@@ -8,6 +8,8 @@ from typing import Callable
 from typing import List
 from typing import Tuple
 
+from common.decode import DEFAULT_LIMITS
+from common.decode import Limits
 from common.errors import SchemaError
 from common.errors import TransportError
 from common.format import escape_text
@@ -20,6 +22,7 @@ from controller.results import ZONE_ENTRY_FAILED
 from controller.results import ZONE_GONE
 from controller.results import TargetResult
 from controller.run import Clock
+from controller.run import RunOptions
 from controller.transport import Completed
 from controller.transport import run_command
 
@@ -32,7 +35,7 @@ Runner = Callable[[Callable[[bytes], None], float], Completed]
 
 
 def agent_job(
-    host: str, zone: str, argv: List[str], stdin: bytes, timeout: float, clock: Clock
+    host: str, zone: str, argv: List[str], stdin: bytes, options: RunOptions, clock: Clock
 ) -> Callable[[], TargetResult]:
     """Return a job running the agent locally through argv (zlogin), within the deadline."""
 
@@ -45,7 +48,10 @@ def agent_job(
         left = clock.left()
         if left <= 0:
             return TargetResult(host, zone, results.TIMEOUT, "run deadline reached")
-        entered = run_agent(host, [zone], runner, min(timeout, left), entry=argv[0])
+        limit = min(options.timeout, left)
+        entered = run_agent(
+            host, [zone], runner, limit, entry=argv[0], limits=options.limits
+        )
         return entered[0]
 
     return job
@@ -61,7 +67,13 @@ def entry_failure(completed: Completed, entry: str) -> Tuple[str, str]:
 
 
 def run_agent(
-    host: str, zones: List[str], runner: Runner, timeout: float, *, entry: str
+    host: str,
+    zones: List[str],
+    runner: Runner,
+    timeout: float,
+    *,
+    entry: str,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> List[TargetResult]:
     """Run the agent once for one or more zones (in the order it reports them).
 
@@ -69,7 +81,7 @@ def run_agent(
     result, named by the controller, whatever the agent claims.
     """
     label = f"{host}/{zones[0]}" if len(zones) == 1 else host
-    output = AgentOutput()
+    output = AgentOutput(limits)
     clock = time.perf_counter()
 
     def fail(status: str, message: str) -> List[TargetResult]:

@@ -13,6 +13,9 @@ from typing import Tuple
 
 import click
 
+from common.decode import DEFAULT_MAX_BYTES
+from common.decode import DEFAULT_MAX_SOCKETS
+from common.decode import Limits
 from common.format import escape_text
 from common.schema import Family
 from common.schema import Proto
@@ -23,6 +26,7 @@ from controller.inventory import InventoryError
 from controller.inventory import limit_hosts
 from controller.inventory import load_inventory
 from controller.inventory import parse_target
+from controller.options import ByteSize
 from controller.options import PortList
 from controller.options import ProtocolList
 from controller.results import EXIT_USAGE
@@ -221,6 +225,22 @@ def report_targets(result: FleetResult) -> None:
     help="Limit for the whole run.",
 )
 @click.option(
+    "--max-sockets",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_SOCKETS,
+    show_default=True,
+    metavar="N",
+    help="Most sockets one shipped agent may report; more is bad-output.",
+)
+@click.option(
+    "--max-bytes",
+    type=ByteSize(),
+    default=DEFAULT_MAX_BYTES,
+    show_default="32M",
+    metavar="SIZE",
+    help="Most output one shipped agent may send (K, M, G suffixes).",
+)
+@click.option(
     "-i",
     "inventory",
     metavar="FILE",
@@ -270,6 +290,8 @@ def sockstat_command(
     jobs: int,
     timeout: float,
     deadline: float,
+    max_sockets: int,
+    max_bytes: int,
     inventory: Optional[str],
     limit: Optional[str],
     ssh_config: Optional[str],
@@ -297,7 +319,8 @@ def sockstat_command(
         protocols, unix, inet4, inet6, listening, connected, hide_loopback, ports
     )
     patterns = list(zone_patterns) if zone_patterns else None
-    options = RunOptions(jobs=jobs, timeout=timeout, deadline=deadline)
+    limits = Limits(max_sockets=max_sockets, max_stream_bytes=max_bytes)
+    options = RunOptions(jobs=jobs, timeout=timeout, deadline=deadline, limits=limits)
     specs = select_hosts(targets, inventory, limit)
     try:
         if specs is None:

@@ -29,7 +29,6 @@ from agent.query import Query
 from common.errors import FleetError
 from common.format import escape_text
 from controller import results
-from controller.agentio import MAX_FALLBACK_TEXT
 from controller.agentrun import run_agent
 from controller.hostnames import BadTargetError
 from controller.inventory import HostSpec
@@ -246,7 +245,10 @@ class HostSurvey:
         argv = self.payload.argv([*self.query.to_args(), *extra])
         entry = self.ssh.become or "ssh"
         runner = self.runner(connection, self.command(argv), self.payload.stdin)
-        return run_agent(self.name, zones, runner, self.timeout(), entry=entry)
+        return run_agent(
+            self.name, zones, runner, self.timeout(), entry=entry,
+            limits=self.options.limits,
+        )  # fmt: skip
 
     def survey(self, connection: SshConnection) -> List[TargetResult]:
         """Survey the host's own zone, or its zones."""
@@ -313,7 +315,7 @@ class HostSurvey:
             self.payload.argv(["--list-netns"]),
             become=True,
             stdin=self.payload.stdin,
-            limit=MAX_FALLBACK_TEXT,
+            limit=self.options.limits.max_stream_bytes,
         )
         if data.startswith(FALLBACK_MARKER):
             return None
@@ -340,7 +342,10 @@ class HostSurvey:
                 return self.fail(*refused, zone=name)
             command = self.command(Zlogin(name).wrap(argv))
             runner = self.runner(connection, command, self.payload.stdin)
-            return run_agent(self.name, [name], runner, self.timeout(), entry="zlogin")
+            return run_agent(
+                self.name, [name], runner, self.timeout(), entry="zlogin",
+                limits=self.options.limits,
+            )  # fmt: skip
 
         with ThreadPoolExecutor(CHANNELS_PER_HOST) as pool:
             return [t for found in pool.map(one, chosen) for t in found]

@@ -70,7 +70,7 @@ def survey_illumos_zones(
         else:
             command = Zlogin(name).wrap(argv)
             jobs.append(
-                agent_job(host, name, command, payload.stdin, options.timeout, clock)
+                agent_job(host, name, command, payload.stdin, options, clock)
             )
     return FleetResult(run_jobs(jobs, options.jobs))
 

@@ -11,6 +11,7 @@ from common.schema import Proto
 
 PROTOCOL_NAMES = tuple(p.value for p in Proto)
 MAX_PORT = 65535
+SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
 class ProtocolList(click.ParamType):  # type: ignore[type-arg, unused-ignore]
@@ -61,3 +62,21 @@ class PortList(click.ParamType):  # type: ignore[type-arg, unused-ignore]
                 )
             ports.update(range(low, high + 1))
         return frozenset(ports)
+
+
+class ByteSize(click.ParamType):  # type: ignore[type-arg, unused-ignore]
+    """A size in bytes: ``33554432``, ``512K``, ``32M``, ``1G`` (powers of 1024)."""
+
+    name = "size"
+
+    def convert(
+        self, value: object, param: Optional[click.Parameter], ctx: Optional[click.Context]
+    ) -> int:
+        """Parse the size, naming the bad value."""
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+        number, unit = text.rstrip("KMG"), text[len(text.rstrip("KMG")) :]
+        if not number.isdigit() or unit not in SIZE_UNITS or int(number) == 0:
+            self.fail(f"bad size {value!r}; expected a number like 64M, 512K or 1G")
+        return int(number) * SIZE_UNITS[unit]

@@ -12,6 +12,7 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Callable
 from typing import List
 from typing import Optional
@@ -19,6 +20,8 @@ from typing import Sequence
 
 from agent.collect import collect_snapshot
 from agent.query import Query
+from common.decode import DEFAULT_LIMITS
+from common.decode import Limits
 from common.errors import FleetError
 from controller import results
 from controller.results import FleetResult
@@ -36,6 +39,8 @@ class RunOptions:
     jobs: int = 8  # targets surveyed at once
     timeout: float = 30.0  # seconds for one target
     deadline: float = 300.0  # seconds for the whole run
+    # What one shipped agent's stream may cost (--max-sockets, --max-bytes).
+    limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
 
 
 class Clock:

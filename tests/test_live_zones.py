@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,6 +181,7 @@ MODES = {
     "oldpy": "oldpython",
     "hostile": "hostile",
     "evilss": "hostile-ss",
+    "flood": "flood",
 }
 
 
@@ -327,3 +329,50 @@ def test_zone_names_in_usage_errors_are_escaped(illumos: dict[str, str]) -> None
     assert "\r" not in done.stderr
     assert "ev\\x1b[2Jil\\rzone" in done.stderr
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_huge_command_line_is_cut_not_fatal(
+    netns: dict[str, Holder], illumos: dict[str, str]
+) -> None:
+    """A 100 KB classpath used to make its whole zone bad-output (#9.8)."""
+    name = sorted(netns)[0]
+    script = (
+        "import socket,sys;s=socket.socket();s.bind(('127.0.0.1',0));s.listen();"
+        "print(s.getsockname()[1],flush=True);sys.stdin.read()"
+    )
+    classpath = "/opt/app/lib/" + "x" * 100_000 + ".jar"
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", name, sys.executable, "-c", script, "-cp", classpath],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        code, doc, stderr = survey("-z", "z0", "-P", "tcp", env=illumos)
+        assert code == 0, stderr
+        (sock,) = [s for s in doc["sockets"] if s["local_port"] == port]
+        args = sock["owners"][0]["args"]
+        assert args.startswith(f"{sys.executable} -c ")
+        assert args.endswith(" more characters]")
+        assert "[cut: " in args
+        assert len(args) < 33_000
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait()
+
+
+def test_endless_valid_records_are_cut_at_the_limit(illumos: dict[str, str]) -> None:
+    """A zone streaming valid records without end ends as bad-output (#9.3)."""
+    code, doc, stderr = survey(
+        "-z", "flood", "-z", "z0", "--max-sockets", "5000", "--timeout", "30", env=illumos
+    )
+    by_zone = {t["zone"]: t for t in doc["targets"]}
+    assert by_zone["z0"]["status"] == "ok"
+    assert by_zone["flood"]["status"] == "bad-output"
+    assert "more than 5000 sockets" in by_zone["flood"]["error"]
+    assert "--max-sockets" in by_zone["flood"]["error"]
+    assert code == 1
+    code, doc, _ = survey("-z", "flood", "--max-bytes", "64K", env=illumos)
+    assert "stream exceeds 65536 bytes" in doc["targets"][0]["error"]
+    assert "--max-bytes" in doc["targets"][0]["error"]

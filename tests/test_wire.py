@@ -99,7 +99,7 @@ def test_fed_byte_by_byte() -> None:
     [
         (b"", "empty stream"),
         (pack(HEADER, socket_to_wire(make_socket())), "cut off after 1 sockets"),
-        (pack({**HEADER, "v": SCHEMA_VERSION + 1}), "unknown schema version 2"),
+        (pack({**HEADER, "v": SCHEMA_VERSION + 1}), "unknown schema version 3"),
         (pack({"type": "other"}), "does not start with a sockstat header"),
         (pack([1, 2, 3]), "does not start with a sockstat header"),
         (pack({**HEADER, "host": 5}), "field 'host' must be a string"),
@@ -206,3 +206,34 @@ def test_field_lists_name_the_array_items_in_order() -> None:
         assert value == getattr(expected, "value", expected), name
     (owner,) = sock.owners
     assert wire[-1] == [[getattr(owner, name) for name in OWNER_FIELDS]]
+
+
+def test_a_process_is_described_once_per_snapshot() -> None:
+    """A 100 KB command line held by 1,000 sockets crosses the wire once (#9.3, #9.8)."""
+    args = "java -cp " + "x" * 100_000
+    owner = Owner(77, 3, 0, "app", "java", args)
+    sockets = tuple(make_socket(inode=i, owners=(owner,)) for i in range(1, 1001))
+    data = encode(make_snapshot(sockets))
+    assert len(data) < 200_000
+    decoded = decode_snapshot(data)
+    assert decoded.sockets == sockets
+    # Decoded owners share one string object for the arguments.
+    assert len({id(s.owners[0].args) for s in decoded.sockets}) == 1
+    two = decode_snapshots(data + data)  # each snapshot describes its own pids
+    assert [len(s.sockets) for s in two] == [1000, 1000]
+
+
+def test_short_owner_needs_its_pid_described_first() -> None:
+    record = socket_to_wire(make_socket())
+    record[12] = [[10, 3]]
+    with pytest.raises(SchemaError, match="pid not described before"):
+        decode_snapshot(pack(HEADER, record, trailer_to_wire(1, 0, (), ())))
+
+
+def test_a_string_seen_as_owner_text_is_still_checked_as_an_address() -> None:
+    evil = "1.2.3.4\x1b[2J"
+    first = socket_to_wire(make_socket(owners=(Owner(5, 1, 0, evil, evil, evil),)))
+    second = socket_to_wire(make_socket(local_address=evil))
+    data = pack(HEADER, first, second, trailer_to_wire(2, 0, (), ()))
+    with pytest.raises(SchemaError, match="socket 1: bad local_address"):
+        decode_snapshot(data)
