@@ -17,6 +17,8 @@ from controller import results
 from controller.agentio import NO_TOOL_STATUS
 from controller.agentio import AgentOutput
 from controller.agentio import judge
+from controller.cancel import RUN
+from controller.cancel import Interrupted
 from controller.results import BECOME_FAILED
 from controller.results import ZONE_ENTRY_FAILED
 from controller.results import ZONE_GONE
@@ -45,6 +47,8 @@ def agent_job(
         )
 
     def job() -> TargetResult:
+        if RUN.cancelled:
+            return TargetResult(host, zone, results.INTERRUPTED, RUN.reason)
         left = clock.left()
         if left <= 0:
             return TargetResult(host, zone, results.TIMEOUT, "run deadline reached")
@@ -93,6 +97,8 @@ def run_agent(
     except SchemaError as err:  # the command was stopped: its output is not ours
         output.error = err
         completed = Completed(None, "")
+    except Interrupted as err:
+        return fail(results.INTERRUPTED, str(err))
     except TransportError as err:
         return fail(results.ZONE_ENTRY_FAILED, str(err))
     elapsed = time.perf_counter() - clock

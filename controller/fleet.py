@@ -12,11 +12,9 @@ import resource
 import shlex
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import as_completed
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
-from typing import Dict
 from typing import List
 from typing import Optional
 from typing import Sequence
@@ -30,6 +28,8 @@ from common.errors import FleetError
 from common.format import escape_text
 from controller import results
 from controller.agentrun import run_agent
+from controller.cancel import RUN
+from controller.cancel import Interrupted
 from controller.hostnames import BadTargetError
 from controller.inventory import HostSpec
 from controller.payload import FALLBACK_MARKER
@@ -39,6 +39,7 @@ from controller.results import FleetResult
 from controller.results import TargetResult
 from controller.run import Clock
 from controller.run import RunOptions
+from controller.run import run_jobs
 from controller.run import survey_local
 from controller.sshconfig import SshSettings
 from controller.sshconfig import load_ssh_config
@@ -95,10 +96,10 @@ class Progress:
         self._lock = threading.Lock()
 
     def step(self) -> None:
-        """Count one finished host."""
+        """Count one finished host (the line stops once the run is cancelled)."""
         with self._lock:
             self.done += 1
-            if self.enabled:
+            if self.enabled and not RUN.cancelled:
                 end = "\n" if self.done == self.total else ""
                 sys.stderr.write(f"\rsockstat: {self.done}/{self.total} hosts{end}")
                 sys.stderr.flush()
@@ -121,26 +122,26 @@ def survey_hosts(
     clock = Clock(options.deadline)
     handshakes = threading.Semaphore(CONCURRENT_HANDSHAKES)
     progress = Progress(len(specs))
-    found: Dict[int, List[TargetResult]] = {}
 
-    def job(index: int, spec: HostSpec) -> None:
+    def job(spec: HostSpec) -> List[TargetResult]:
+        if RUN.cancelled:
+            return [TargetResult(spec.name, GLOBAL, results.INTERRUPTED, RUN.reason)]
         try:
             host = HostSurvey(
                 spec, query, all_zones, patterns, options, ssh, payload, clock
             )
-            found[index] = host.run(config, host_keys, handshakes)
+            return host.run(config, host_keys, handshakes)
         except Exception as err:
             log.debug("%s: unexpected error", spec.name, exc_info=True)
             message = f"internal error: {type(err).__name__}: {escape_text(str(err))}"
-            found[index] = [TargetResult(spec.name, GLOBAL, results.AGENT_ERROR, message)]
-        finally:
-            progress.step()
+            return [TargetResult(spec.name, GLOBAL, results.AGENT_ERROR, message)]
 
-    with ThreadPoolExecutor(max(1, options.jobs)) as pool:
-        futures = [pool.submit(job, i, spec) for i, spec in enumerate(specs)]
-        for future in as_completed(futures):
-            future.result()
-    return FleetResult([t for i in range(len(specs)) for t in found[i]])
+    def interrupted(index: int) -> List[TargetResult]:
+        return [TargetResult(specs[index].name, GLOBAL, results.INTERRUPTED, RUN.reason)]
+
+    jobs = [partial(job, spec) for spec in specs]
+    found = run_jobs(jobs, options.jobs, interrupted=interrupted, finished=progress.step)
+    return FleetResult([t for host in found for t in host])
 
 
 class HostSurvey:
@@ -195,16 +196,18 @@ class HostSurvey:
             return self.fail(results.TIMEOUT, "run deadline reached before connecting")
         try:
             connection = self.connect(config, host_keys, handshakes)
-        except SshFailure as err:
-            return self.fail(err.status, str(err))
+            try:
+                return self.survey(connection)
+            finally:
+                connection.close()
         except BadTargetError as err:
             return self.fail(results.BAD_TARGET, str(err))
-        try:
-            return self.survey(connection)
+        except Interrupted:
+            return self.fail(results.INTERRUPTED, RUN.reason)
         except SshFailure as err:
+            if RUN.cancelled:  # a transport closed by the cancellation fails in its words
+                return self.fail(results.INTERRUPTED, RUN.reason)
             return self.fail(err.status, str(err))
-        finally:
-            connection.close()
 
     def connect(
         self,
@@ -347,8 +350,12 @@ class HostSurvey:
                 limits=self.options.limits,
             )  # fmt: skip
 
-        with ThreadPoolExecutor(CHANNELS_PER_HOST) as pool:
-            return [t for found in pool.map(one, chosen) for t in found]
+        def interrupted(index: int) -> List[TargetResult]:
+            return self.fail(results.INTERRUPTED, RUN.reason, zone=chosen[index])
+
+        jobs = [partial(one, name) for name in chosen]
+        found = run_jobs(jobs, CHANNELS_PER_HOST, interrupted=interrupted)
+        return [t for zone in found for t in zone]
 
 
 def parse_netns_listing(data: bytes) -> List[tuple[str, str]]:

@@ -14,6 +14,7 @@ from common.errors import TransportError
 from common.format import escape_text
 from controller import results
 from controller.agentrun import agent_job
+from controller.cancel import RUN
 from controller.payload import build_payload
 from controller.results import FleetResult
 from controller.results import TargetResult
@@ -69,10 +70,13 @@ def survey_illumos_zones(
             jobs.append(_fixed(host, name, *refused))
         else:
             command = Zlogin(name).wrap(argv)
-            jobs.append(
-                agent_job(host, name, command, payload.stdin, options, clock)
-            )
-    return FleetResult(run_jobs(jobs, options.jobs))
+            jobs.append(agent_job(host, name, command, payload.stdin, options, clock))
+    names = list(chosen)
+
+    def interrupted(index: int) -> TargetResult:
+        return TargetResult(host, names[index], results.INTERRUPTED, RUN.reason)
+
+    return FleetResult(run_jobs(jobs, options.jobs, interrupted=interrupted))
 
 
 def _fixed(host: str, zone: str, status: str, reason: str) -> Callable[[], TargetResult]:

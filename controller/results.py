@@ -26,6 +26,7 @@ AUTH = "auth"
 HOSTKEY_UNKNOWN = "hostkey-unknown"
 HOSTKEY_CHANGED = "hostkey-changed"
 HOSTKEY_REVOKED = "hostkey-revoked"  # the host's key is marked @revoked in known_hosts
+INTERRUPTED = "interrupted"  # SIGINT/SIGTERM came before this target answered
 BAD_TARGET = "bad-target"  # a host name, user, port or ProxyCommand OpenSSH would refuse
 BECOME_FAILED = "become-failed"  # sudo -n / pfexec refused
 NOT_FAILED = frozenset({OK, FALLBACK, SKIPPED})
@@ -35,6 +36,7 @@ EXIT_OK = 0  # every target answered
 EXIT_PARTIAL = 1  # some targets failed
 EXIT_USAGE = 2  # bad command line or configuration
 EXIT_NONE = 3  # no target answered
+EXIT_OUTPUT = 74  # the output could not be written (sysexits.h EX_IOERR)
 
 
 @dataclass

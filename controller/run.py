@@ -10,13 +10,16 @@ import logging
 import shutil
 import socket
 import time
+from concurrent.futures import FIRST_COMPLETED
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Callable
 from typing import List
 from typing import Optional
 from typing import Sequence
+from typing import TypeVar
 
 from agent.collect import collect_snapshot
 from agent.query import Query
@@ -24,12 +27,15 @@ from common.decode import DEFAULT_LIMITS
 from common.decode import Limits
 from common.errors import FleetError
 from controller import results
+from controller.cancel import GRACE
+from controller.cancel import RUN
 from controller.results import FleetResult
 from controller.results import TargetResult
 from controller.zones import GLOBAL
 from controller.zones import select_zones
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -121,8 +127,38 @@ def survey_network_namespaces(
 
 
 def run_jobs(
-    jobs: Sequence[Callable[[], TargetResult]], workers: int
-) -> List[TargetResult]:
-    """Run target jobs with bounded concurrency; results in the jobs' order."""
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        return list(pool.map(lambda job: job(), jobs))
+    jobs: Sequence[Callable[[], T]],
+    workers: int,
+    *,
+    interrupted: Callable[[int], T],
+    finished: Optional[Callable[[], None]] = None,
+) -> List[T]:
+    """Run jobs with bounded concurrency; results in the jobs' order.
+
+    Once the run is cancelled (controller/cancel.py), jobs not started never
+    start, running ones get a short grace to wind down, and every job without a
+    result by then is ``interrupted(index)``.  ``finished`` is called per job.
+    """
+    pool = ThreadPoolExecutor(max(1, workers))
+
+    def run(job: Callable[[], T]) -> T:
+        try:
+            return job()
+        finally:
+            if finished is not None and not RUN.cancelled:
+                finished()
+
+    futures = [pool.submit(run, job) for job in jobs]
+    try:
+        pending = set(futures)
+        while pending and not RUN.cancelled:
+            _, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+        if pending:
+            wait(pending, timeout=GRACE)
+    finally:
+        # Threads still blocked (a DNS lookup, a handshake) are not waited for.
+        pool.shutdown(wait=not RUN.cancelled, cancel_futures=True)
+    return [
+        f.result() if f.done() and not f.cancelled() else interrupted(i)
+        for i, f in enumerate(futures)
+    ]

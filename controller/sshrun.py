@@ -11,22 +11,28 @@ undrained stderr stalls a channel (paramiko#448), so both streams are read toget
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import os
 import random
 import select
 import socket
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable
 from typing import Dict
 from typing import List
 from typing import Optional
 from typing import Sequence
+from typing import Set
 from typing import Tuple
 
 import paramiko
+from paramiko.common import cMSG_CHANNEL_REQUEST
 
+from controller.cancel import RUN
 from controller.knownhosts import HostEntry
 from controller.knownhosts import KnownHosts
 from controller.knownhosts import KnownKey
@@ -222,9 +228,19 @@ class SshConnection:
         self.settings = settings
         self._via = via  # the jump host's connection, closed with this one
         self._proxy = proxy  # the ProxyCommand it runs through, killed on close
+        self._channels: Set[paramiko.Channel] = set()  # commands still running
+        # A cancelled run kills the running commands and closes the transport under
+        # its channels: they fail at once.
+        self._cancel_key = RUN.register(self._abort)
+
+    def _abort(self) -> None:
+        for channel in list(self._channels):
+            _kill_remote(channel)
+        self.transport.close()
 
     def close(self) -> None:
         """Close the transport (and the jump host's, and any ProxyCommand)."""
+        RUN.unregister(self._cancel_key)
         self.transport.close()
         if self._proxy is not None:
             self._proxy.close()
@@ -248,13 +264,18 @@ class SshConnection:
         except (paramiko.SSHException, OSError, EOFError) as err:
             msg = f"cannot open a channel: {str(err) or type(err).__name__}"
             raise SshFailure(UNREACHABLE, msg) from err
+        self._channels.add(channel)
         try:
             channel.exec_command(command)
             done = _pump(channel, stdin, on_stdout, tail, deadline)
         except (paramiko.SSHException, OSError, EOFError) as err:
+            RUN.check()  # the cancellation closed the transport under us
             msg = f"connection lost: {str(err) or type(err).__name__}"
             raise SshFailure(UNREACHABLE, msg) from err
         finally:
+            self._channels.discard(channel)
+            if not channel.exit_status_ready():  # timed out, interrupted, bad output
+                _kill_remote(channel)
             channel.close()
         # paramiko reports -1 when the channel closed without an exit status.
         if done.returncode == -1 and not self.transport.is_active():
@@ -276,6 +297,7 @@ def _pump(
     if not stdin:
         channel.shutdown_write()
     while True:
+        RUN.check()
         if time.monotonic() > deadline:
             return Completed(None, tail.text(), timed_out=True)
         busy = False
@@ -300,6 +322,66 @@ def _pump(
             raise EOFError(msg)
         if not busy:
             select.select([channel], [], [], 0.05)
+
+
+def _kill_remote(channel: paramiko.Channel) -> None:
+    """Ask sshd to kill the command's process group before the channel closes.
+
+    Closing a channel does not stop what it runs: without a pty, a hung agent
+    would outlive sockstat.  RFC 4254 section 6.9's "signal" request makes sshd
+    killpg() the session (OpenSSH session.c session_signal_req, not for forced
+    commands); paramiko has no call for it, so the request is written here.
+    """
+    if channel.closed or not channel.active:
+        return
+    message = paramiko.Message()
+    message.add_byte(cMSG_CHANNEL_REQUEST)
+    message.add_int(channel.remote_chanid)
+    message.add_string("signal")
+    message.add_boolean(False)  # want_reply: nothing to wait for
+    message.add_string("KILL")
+    transport = channel.get_transport()
+    with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
+        transport._send_user_message(message)  # type: ignore[attr-defined]
+
+
+def _connect_within(sock: socket.socket, address: object, deadline: float) -> None:
+    """Connect a non-blocking socket, checking for cancellation every 0.1 s."""
+    code = sock.connect_ex(address)  # type: ignore[arg-type]
+    while code in (errno.EINPROGRESS, errno.EALREADY):
+        RUN.check()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            msg = "timed out"
+            raise socket.timeout(msg)
+        if select.select([], [sock], [], min(left, 0.1))[1]:
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if code:
+        raise OSError(code, os.strerror(code))
+    sock.setblocking(True)
+
+
+def _connect_tcp(host: str, port: int, timeout: float) -> socket.socket:
+    """Connect like socket.create_connection(), but give up at once when cancelled."""
+    deadline = time.monotonic() + timeout
+    msg = "timed out"
+    failure: OSError = socket.timeout(msg)
+    for family, kind, proto, _, address in socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM
+    ):
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            _connect_within(sock, address, deadline)
+        except OSError as err:
+            sock.close()
+            failure = err
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    raise failure
 
 
 def _open_socket(
@@ -335,7 +417,7 @@ def _open_socket(
             raise SshFailure(UNREACHABLE, str(err)) from err
         return proxy.sock, proxy
     try:
-        return socket.create_connection((settings.hostname, settings.port), timeout), None
+        return _connect_tcp(settings.hostname, settings.port, timeout), None
     except socket.gaierror as err:
         msg = f"cannot resolve {settings.hostname}: {err.strerror}"
         raise SshFailure(DNS, msg) from err
@@ -380,11 +462,46 @@ def connect(
 ) -> SshConnection:
     """Open an authenticated transport within ``timeout`` seconds, all retries included.
 
-    A handshake that sshd drops at once (its MaxStartups refusing new ones) is
-    retried with jitter while time is left; one that times out is not retried.
+    The jump connection ``via`` becomes the new connection's: closed with it, or
+    at once if this one fails.
     """
-    deadline = time.monotonic() + timeout
-    entry = host_keys.entry(settings)
+    try:
+        deadline = time.monotonic() + timeout
+        entry = host_keys.entry(settings)
+        transport, proxy = _handshake(settings, entry, deadline, via)
+    except BaseException:
+        if via is not None:
+            via.close()
+        raise
+    connection = SshConnection(transport, settings, via, proxy)
+    try:
+        host_keys.verify(settings, transport.get_remote_server_key(), entry)
+        _authenticate(transport, settings)
+    except BaseException:
+        connection.close()
+        raise
+    if settings.server_alive_interval:
+        transport.set_keepalive(int(settings.server_alive_interval))
+    return connection
+
+
+def _close_handshake(transport: paramiko.Transport, proxy: Optional[ProxyProcess]) -> None:
+    transport.close()
+    if proxy is not None:
+        proxy.close()
+
+
+def _handshake(
+    settings: SshSettings,
+    entry: HostEntry,
+    deadline: float,
+    via: Optional[SshConnection],
+) -> Tuple[paramiko.Transport, Optional[ProxyProcess]]:
+    """Run the SSH handshake, retried (with jitter) only after a quick refusal.
+
+    sshd's MaxStartups drops handshakes beyond its limit by closing at once; a
+    handshake that times out, or a ProxyCommand that dies, is not retried.
+    """
     for attempt in range(CONNECT_RETRIES):
         left = deadline - time.monotonic()
         limit = max(0.1, min(left, settings.connect_timeout or left))
@@ -394,40 +511,37 @@ def connect(
         options.key_types = order_host_key_algorithms(options.key_types, entry.key_types)
         transport.banner_timeout = limit
         transport.handshake_timeout = limit
+
+        close = partial(_close_handshake, transport, proxy)
         started = time.monotonic()
         try:
-            transport.start_client(timeout=limit)
+            with RUN.closing(close):
+                transport.start_client(timeout=limit)
+            RUN.check()
             # start_client() returns quietly when its timeout passes mid-handshake.
             if getattr(transport, "host_key", None) is None:
                 msg = "no SSH banner or key exchange"
                 raise paramiko.SSHException(msg)  # noqa: TRY301 - judged just below
-            break
         except (paramiko.SSHException, EOFError, OSError) as err:
-            transport.close()
+            close()
             waited = time.monotonic() - started
             failure, retry = _handshake_failure(
                 settings, err, proxy, waited=waited, limit=limit
             )
-            if proxy is not None:
-                proxy.close()
             pause = random.uniform(0.1, 0.5) * (attempt + 1)  # noqa: S311 - jitter
             last = attempt + 1 == CONNECT_RETRIES
             if last or not retry or deadline - time.monotonic() < pause:
+                RUN.check()
                 raise failure from err
-            # sshd's MaxStartups drops handshakes beyond its limit: try again later.
-            time.sleep(pause)
-    key = transport.get_remote_server_key()
-    try:
-        host_keys.verify(settings, key, entry)
-        _authenticate(transport, settings)
-    except BaseException:
-        transport.close()
-        if proxy is not None:
-            proxy.close()
-        raise
-    if settings.server_alive_interval:
-        transport.set_keepalive(int(settings.server_alive_interval))
-    return SshConnection(transport, settings, via, proxy)
+            RUN.event.wait(pause)
+            RUN.check()
+            continue
+        except BaseException:
+            close()
+            raise
+        return transport, proxy
+    msg = "no handshake attempted"  # pragma: no cover - the loop returns or raises
+    raise SshFailure(UNREACHABLE, msg)
 
 
 def _authenticate(transport: paramiko.Transport, settings: SshSettings) -> None:

@@ -25,6 +25,7 @@ from typing import Sequence
 
 from common.errors import TransportError
 from common.format import escape_text
+from controller.cancel import RUN
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,10 @@ def run_command(
     """Run argv locally; feed stdout to ``on_stdout`` as it arrives.
 
     An exception from ``on_stdout`` (bad agent output) kills the command and
-    propagates.  Raises TransportError when the command cannot be started.
+    propagates.  Raises TransportError when the command cannot be started, and
+    Interrupted when the run is cancelled (the command's group is killed then).
     """
+    RUN.check()
     deadline = time.monotonic() + timeout
     try:
         proc = subprocess.Popen(
@@ -116,11 +119,12 @@ def run_command(
     writer = threading.Thread(target=_write_all, args=(stdin_pipe, stdin), daemon=True)
     writer.start()
     tail = StderrTail(label)
-    with selectors.DefaultSelector() as selector:
+    with selectors.DefaultSelector() as selector, RUN.closing(lambda: _killpg(proc)):
         selector.register(stdout_pipe, selectors.EVENT_READ, on_stdout)
         selector.register(stderr_pipe, selectors.EVENT_READ, tail.feed)
         try:
             while selector.get_map():
+                RUN.check()
                 left = deadline - time.monotonic()
                 if left <= 0:
                     _kill(proc)
@@ -131,6 +135,7 @@ def run_command(
                         selector.unregister(key.fileobj)
                         continue
                     key.data(data)
+            RUN.check()  # killed by the cancellation: its output is incomplete
         except BaseException:
             _kill(proc)
             raise
@@ -143,12 +148,20 @@ def run_command(
     return Completed(code, tail.text())
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    """Kill our own child's process group and reap it."""
+def _killpg(proc: subprocess.Popen[bytes]) -> None:
+    """Kill our own child's process group (its session: zlogin and what it runs)."""
+    if proc.returncode is not None:
+        return
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except OSError:
-        proc.kill()
+        with contextlib.suppress(OSError):
+            proc.kill()
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """Kill our own child's process group and reap it."""
+    _killpg(proc)
     proc.wait()
     for pipe in (proc.stdout, proc.stderr):
         if pipe is not None:

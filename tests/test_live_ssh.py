@@ -7,17 +7,21 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from typing import Callable
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.conftest import Holder
 from tests.conftest import require
 from tests.conftest import run_sockstat
@@ -32,6 +36,7 @@ from tests.sshd import shared_dir
 pytestmark = [pytest.mark.live, pytest.mark.ssh]
 USER = "sockstat-user"  # may sudo without a password
 NOSUDO = "sockstat-nosudo"  # may not sudo at all
+HANG = "sockstat-hang"  # every command it runs hangs
 
 
 @dataclass
@@ -73,14 +78,34 @@ def host_entry(alias: str, port: int, key: Path, known: Path, *, user: str = "ro
     )
 
 
-def add_user(name: str, sudo: bool) -> None:
+def add_user(name: str, sudo: bool, shell: str = "/bin/sh") -> None:
+    subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True, check=False)
     subprocess.run(["userdel", "-r", name], capture_output=True, check=False)
-    subprocess.run(["useradd", "-m", "-s", "/bin/sh", name], check=True)
+    subprocess.run(["useradd", "-m", "-s", shell, name], check=True)
     # useradd leaves the password locked ("!"), and sshd without PAM refuses locked
     # accounts even for key logins; "*" means no password, not locked.
     subprocess.run(["usermod", "-p", "*", name], check=True)
     if sudo:
         Path(f"/etc/sudoers.d/{name}").write_text(f"{name} ALL=(ALL) NOPASSWD: ALL\n")
+
+
+def write_known_hosts(directory: Path, servers: dict[str, Sshd]) -> Path:
+    """Every server's key, but for "unknown"; markers, an RSA-only and a changed key."""
+    known = directory / "known_hosts"
+    skip = ("unknown", "changed", "dualkey")
+    lines = [s.known_hosts_line() for n, s in servers.items() if n not in skip]
+    # Markers paramiko cannot read: one such line used to fail every host (#9.5).
+    ca = keygen(directory / "host_ca").split()
+    lines.insert(0, f"@cert-authority *.example.com {ca[0]} {ca[1]}")
+    revoked = servers["revoked"].known_hosts_line().split()
+    lines.append(f"@revoked * {revoked[1]} {revoked[2]}")
+    rsa = Path(f"{rsa_host_key(directory)}.pub").read_text().split()
+    lines.append(f"[127.0.0.1]:{servers['dualkey'].port} {rsa[0]} {rsa[1]}")
+    # "changed": known_hosts has another key for it (a man in the middle, a rebuild).
+    other = keygen(directory / "other_host_key").split()
+    lines.append(f"[127.0.0.1]:{servers['changed'].port} {other[0]} {other[1]}")
+    known.write_text("\n".join(lines) + "\n")
+    return known
 
 
 @pytest.fixture(scope="module")
@@ -115,45 +140,46 @@ def fleet() -> Iterator[Fleet]:
         "dualkey": Sshd(directory, free_port(), extra=f"HostKey {rsa_host_key(directory)}"),
         "revoked": Sshd(directory, free_port()),
     }
-    for server in servers.values():
-        server.start()
-    known = directory / "known_hosts"
-    skip = ("unknown", "changed", "dualkey")
-    lines = [s.known_hosts_line() for n, s in servers.items() if n not in skip]
-    # Markers paramiko cannot read: one such line used to fail every host (#9.5).
-    ca = keygen(directory / "host_ca").split()
-    lines.insert(0, f"@cert-authority *.example.com {ca[0]} {ca[1]}")
-    revoked = servers["revoked"].known_hosts_line().split()
-    lines.append(f"@revoked * {revoked[1]} {revoked[2]}")
-    rsa = Path(f"{rsa_host_key(directory)}.pub").read_text().split()
-    lines.append(f"[127.0.0.1]:{servers['dualkey'].port} {rsa[0]} {rsa[1]}")
-    # "changed": known_hosts holds another key for it (a man in the middle, or a rebuild).
-    other = keygen(directory / "other_host_key").split()
-    lines.append(f"[127.0.0.1]:{servers['changed'].port} {other[0]} {other[1]}")
-    known.write_text("\n".join(lines) + "\n")
-    entries = [host_entry(name, s.port, client, known) for name, s in servers.items()]
-    entries.append(host_entry("wrongkey", servers["alpha"].port, stranger, known))
-    entries.append(host_entry("down", free_port(), client, known))
-    entries.append(
-        host_entry("nxdomain", 22, client, known, hostname="no-such-host.invalid")
-    )
-    entries.append(host_entry("asuser", servers["alpha"].port, client, known, user=USER))
-    entries.append(host_entry("nosudo", servers["alpha"].port, client, known, user=NOSUDO))
-    entries.append(
-        "Host * !wrongkey\n"
-        f"  IdentityFile {client}\n  IdentitiesOnly yes\n  UserKnownHostsFile {known}\n"
-        "  User root\n  ForwardX11 no\n  GSSAPIAuthentication no\n"
-    )
-    config = directory / "ssh_config"
-    config.write_text("\n".join(entries))
-    add_user(USER, sudo=True)
-    add_user(NOSUDO, sudo=False)
-    try:
+    try:  # whatever step fails, what was started is stopped
+        for server in servers.values():
+            server.start()
+        known = write_known_hosts(directory, servers)
+        entries = [host_entry(name, s.port, client, known) for name, s in servers.items()]
+        entries.append(host_entry("wrongkey", servers["alpha"].port, stranger, known))
+        entries.append(host_entry("down", free_port(), client, known))
+        entries.append(
+            host_entry("nxdomain", 22, client, known, hostname="no-such-host.invalid")
+        )
+        entries.append(
+            host_entry("asuser", servers["alpha"].port, client, known, user=USER)
+        )
+        entries.append(
+            host_entry("nosudo", servers["alpha"].port, client, known, user=NOSUDO)
+        )
+        entries.append(
+            host_entry("hanger", servers["alpha"].port, client, known, user=HANG)
+        )
+        entries.append(
+            "Host * !wrongkey\n"
+            f"  IdentityFile {client}\n  IdentitiesOnly yes\n  UserKnownHostsFile {known}\n"
+            "  User root\n  ForwardX11 no\n  GSSAPIAuthentication no\n"
+        )
+        config = directory / "ssh_config"
+        config.write_text("\n".join(entries))
+        add_user(USER, sudo=True)
+        add_user(NOSUDO, sudo=False)
+        # A login whose every command hangs (not a ForceCommand: sshd refuses to signal
+        # those), standing in for an agent stuck on a remote host.
+        hang_shell = directory / "hang-shell"
+        hang_shell.write_text("#!/bin/sh\nexec sleep 3602\n")
+        hang_shell.chmod(0o755)
+        add_user(HANG, sudo=False, shell=str(hang_shell))
         yield Fleet(directory, config, known, servers, home)
     finally:
         for server in servers.values():
             server.stop()
-        for name in (USER, NOSUDO):
+        for name in (USER, NOSUDO, HANG):
+            subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True, check=False)
             subprocess.run(["userdel", "-r", name], capture_output=True, check=False)
             Path(f"/etc/sudoers.d/{name}").unlink(missing_ok=True)
         shutil.rmtree(directory, ignore_errors=True)
@@ -546,3 +572,56 @@ def test_proxycommand_that_exits_ends_the_host(fleet: Fleet, tmp_path: Path) -> 
     assert "ProxyCommand exited with status 3: no route to dead" in target["error"]
     assert done.returncode == 3
     assert "Traceback" not in done.stderr
+
+
+def remote_sleepers() -> list[str]:
+    done = subprocess.run(["pgrep", "-u", HANG, "sleep"], capture_output=True, text=True)
+    return done.stdout.split()
+
+
+def wait_for(condition: Callable[[], object], seconds: float = 10.0) -> bool:
+    """Poll for something another process does (a guard against hangs, not a measure)."""
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return True
+        threading.Event().wait(0.05)
+    return bool(condition())
+
+
+def test_remote_agent_that_hangs_is_killed_at_its_timeout(fleet: Fleet) -> None:
+    """Closing a channel does not stop its command: sshd is asked to kill it (#9.9)."""
+    code, doc, _ = fleet.run("hanger", "alpha", "--timeout", "3")
+    assert statuses(doc) == {"hanger/global": "timeout", "alpha/global": "ok"}
+    assert code == 1
+    assert wait_for(lambda: not remote_sleepers()), remote_sleepers()
+
+
+def start_run(fleet: Fleet, *args: str) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "controller", "-F", str(fleet.config), "--format",
+            "json", *args]  # fmt: skip
+    return subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, **fleet.env()},
+    )  # fmt: skip
+
+
+def test_ctrl_c_stops_silent_hosts_and_remote_agents(
+    fleet: Fleet, silent_server: tuple[int, list[int]]
+) -> None:
+    """SIGINT: no new host starts, connections close, remote agents die (#9.9)."""
+    port, accepted = silent_server
+    silent = [f"root@127.0.0.1:{port}"] * 20
+    process = start_run(fleet, "hanger", *silent, "--timeout", "60", "-j", "8")
+    try:
+        assert wait_for(lambda: len(accepted) >= 7 and remote_sleepers())
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)  # a hang guard, not a measure
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    doc = json.loads(out)
+    assert len(doc["targets"]) == 21
+    assert {t["status"] for t in doc["targets"]} == {"interrupted"}
+    assert "Traceback" not in err
+    assert len(accepted) <= 8  # hosts after the signal were never started
+    assert wait_for(lambda: not remote_sleepers()), remote_sleepers()

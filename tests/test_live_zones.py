@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -364,7 +366,7 @@ def test_huge_command_line_is_cut_not_fatal(
 
 def test_endless_valid_records_are_cut_at_the_limit(illumos: dict[str, str]) -> None:
     """A zone streaming valid records without end ends as bad-output (#9.3)."""
-    code, doc, stderr = survey(
+    code, doc, _ = survey(
         "-z", "flood", "-z", "z0", "--max-sockets", "5000", "--timeout", "30", env=illumos
     )
     by_zone = {t["zone"]: t for t in doc["targets"]}
@@ -376,3 +378,72 @@ def test_endless_valid_records_are_cut_at_the_limit(illumos: dict[str, str]) -> 
     code, doc, _ = survey("-z", "flood", "--max-bytes", "64K", env=illumos)
     assert "stream exceeds 65536 bytes" in doc["targets"][0]["error"]
     assert "--max-bytes" in doc["targets"][0]["error"]
+
+
+def sleepers() -> list[str]:
+    """Pids of the hung zone's command (tests/stubs/zlogin mode "hang")."""
+    done = subprocess.run(["pgrep", "-f", "^sleep 3600$"], capture_output=True, text=True)
+    return done.stdout.split()
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_the_run_and_keeps_what_came(
+    illumos: dict[str, str], signum: int, code: int
+) -> None:
+    """Ctrl-C or SIGTERM: answered zones printed, the rest interrupted, no child left."""
+    log = Path(illumos["SOCKSTAT_STUB_LOG"])
+    log.write_text("")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "controller", "--format", "json", "-j", "1",
+         "-z", "z0", "-z", "hung", "-z", "ex3", "--timeout", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=TESTS.parent,
+        env={**os.environ, **illumos},
+    )  # fmt: skip
+    try:
+        for _ in range(200):  # until the hung zone's command runs
+            if sleepers():
+                break
+            threading.Event().wait(0.05)
+        assert sleepers(), "the hung zone never started"
+        process.send_signal(signum)  # z0 has answered (-j 1: zones go in order)
+        out, err = process.communicate(timeout=20)  # a hang guard, not a measure
+    finally:
+        process.kill()
+    assert process.returncode == code, err
+    doc = json.loads(out)
+    by_zone = {t["zone"]: t for t in doc["targets"]}
+    assert by_zone["z0"]["status"] == "ok"
+    assert by_zone["hung"]["status"] == "interrupted"
+    assert by_zone["ex3"]["status"] == "interrupted"
+    name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
+    assert f"interrupted by {name}" in by_zone["hung"]["error"]
+    assert [s for s in doc["sockets"] if s["zone"] == "z0"]
+    assert "Traceback" not in err
+    for _ in range(40):  # the killed group is reaped by init, not by us
+        if not sleepers():
+            break
+        threading.Event().wait(0.05)
+    assert sleepers() == []
+    # ex3 never started: no zlogin for it after the signal.
+    assert "ex3" not in [json.loads(line)[1] for line in log.read_text().splitlines()]
+
+
+def test_z_without_root_is_a_status_per_zone(netns: dict[str, Holder]) -> None:
+    """Non-root -Z printed a thread's PermissionError traceback (#9.12)."""
+    empty = f"sstempty{uuid.uuid4().hex[:6]}"
+    ip("netns", "add", empty)
+    try:
+        done = run_sockstat("--format", "json", "-Z", user=65534)
+    finally:
+        ip("netns", "delete", empty)
+    assert "Traceback" not in done.stderr
+    assert "Exception in thread" not in done.stderr
+    by_zone = {t["zone"]: t for t in json.loads(done.stdout)["targets"]}
+    assert by_zone["global"]["status"] == "ok"
+    # Without root neither setns(2) nor root's /proc/<pid>/ns/net links: each
+    # namespace is one status saying why, and the others are still listed.
+    for name in [empty, *netns]:
+        assert by_zone[name]["status"] == "zone-entry-failed", by_zone[name]
+        assert "needs root" in by_zone[name]["error"]
+        assert sum(f"/{name}: " in line for line in done.stderr.splitlines()) == 1
+    assert done.returncode == 1
