@@ -351,11 +351,12 @@ def collect_namespaces(
                 f"cannot read the open files of {count} processes (permission denied)"
             )
         attach_owners(result.sockets, owners, info)
-        unowned = sum(1 for s in result.sockets if not s.owners)
+        # TIME_WAIT and request sockets (inode 0) belong to no process: not counted.
+        unowned = sum(1 for s in result.sockets if s.inode and not s.owners)
         if unowned:
             result.warnings.append(
                 f"{unowned} sockets have no visible owner "
-                "(TIME_WAIT, or held by processes this user cannot inspect)"
+                "(held by processes this user cannot inspect, or closed meanwhile)"
             )
     return results
 
@@ -396,6 +397,8 @@ def read_namespace(
             warn(f"sock_diag unavailable there ({reason}); read /proc/{ns.pid}/net")
         return
     reason = failure.strerror or str(failure)
+    if failure.errno == errno.EPERM:
+        reason += " (entering a network namespace needs root: CAP_SYS_ADMIN)"
     result.error = f"cannot enter network namespace {ns.path}: {reason}"
 
 

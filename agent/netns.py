@@ -140,8 +140,12 @@ def open_sockets_in(
     results: dict[str, socket.socket | OSError] = {}
 
     def work() -> None:
-        setns = _libc_setns()
-        home = os.open(f"{PROC}/thread-self/ns/net", os.O_RDONLY)
+        try:
+            setns = _libc_setns()
+            home = os.open(f"{PROC}/thread-self/ns/net", os.O_RDONLY)
+        except OSError as err:  # no setns at all here: every path fails alike
+            results.update(dict.fromkeys(paths, err))
+            return
         try:
             for path in paths:
                 try:
@@ -150,14 +154,24 @@ def open_sockets_in(
                     results[path] = err
                     continue
                 try:
-                    setns(target, CLONE_NEWNET)
+                    setns(target, CLONE_NEWNET)  # EPERM without CAP_SYS_ADMIN
+                except OSError as err:
+                    results[path] = err
+                    continue
+                finally:
+                    os.close(target)
+                try:
                     results[path] = factory()
                 except OSError as err:
                     results[path] = err
-                finally:
-                    os.close(target)
-                    # If this fails the thread stays elsewhere; it ends right here.
+                try:
                     setns(home, CLONE_NEWNET)
+                except OSError as err:
+                    # Stranded in another namespace: this thread must not make
+                    # another socket; it ends here, and the rest are not entered.
+                    for rest in paths:
+                        results.setdefault(rest, err)
+                    return
         finally:
             os.close(home)
 

@@ -28,7 +28,8 @@ from bench.common import bench_python
 STUBS = ROOT / "tests" / "stubs"
 PROBE = (
     "import resource, subprocess, sys;"
-    "done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE);"
+    "done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL,"
+    " stderr=subprocess.PIPE);"
     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.returncode);"
     "print(done.stderr.decode()[-2000:])"
 )
@@ -58,7 +59,9 @@ def main() -> None:
     sockstat = str(Path(python).parent / "sockstat")
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "zones.json"
-        zones = [{"name": f"flood{i}", "netns": "-", "mode": "flood"} for i in range(args.zones)]
+        zones = [
+            {"name": f"flood{i}", "netns": "-", "mode": "flood"} for i in range(args.zones)
+        ]
         config.write_text(json.dumps({"zones": zones}))
         env = {
             **os.environ,

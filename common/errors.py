@@ -32,6 +32,10 @@ class AgentError(FleetError):
     """The agent ran but could not take a snapshot."""
 
 
+class ConfigError(FleetError):
+    """A configuration file the user named (ssh_config...) cannot be used."""
+
+
 class ParseError(FleetError, ValueError):
     """A table or text the OS produced could not be parsed."""
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
+from typing import Callable
 from typing import FrozenSet
 from typing import List
 from typing import Optional
@@ -16,10 +18,13 @@ import click
 from common.decode import DEFAULT_MAX_BYTES
 from common.decode import DEFAULT_MAX_SOCKETS
 from common.decode import Limits
+from common.errors import ConfigError
 from common.format import escape_text
 from common.schema import Family
 from common.schema import Proto
 from controller import render
+from controller.cancel import RUN
+from controller.cancel import install_handlers
 from controller.filters import Filter
 from controller.inventory import HostSpec
 from controller.inventory import InventoryError
@@ -29,6 +34,9 @@ from controller.inventory import parse_target
 from controller.options import ByteSize
 from controller.options import PortList
 from controller.options import ProtocolList
+from controller.options import Seconds
+from controller.results import EXIT_OK
+from controller.results import EXIT_OUTPUT
 from controller.results import EXIT_USAGE
 from controller.results import FleetResult
 from controller.run import RunOptions
@@ -210,7 +218,7 @@ def report_targets(result: FleetResult) -> None:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(),
     default=30.0,
     show_default=True,
     metavar="SECONDS",
@@ -218,7 +226,7 @@ def report_targets(result: FleetResult) -> None:
 )
 @click.option(
     "--deadline",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(),
     default=300.0,
     show_default=True,
     metavar="SECONDS",
@@ -315,6 +323,9 @@ def sockstat_command(
         from controller.check import run_check  # noqa: PLC0415
 
         return run_check(sys.stdout)
+    if output_format == "msgpack" and sys.stdout.isatty():
+        msg = "refusing to write binary msgpack to a terminal; redirect stdout to a file"
+        raise click.UsageError(msg)
     filt = build_filter(
         protocols, unix, inet4, inet6, listening, connected, hide_loopback, ports
     )
@@ -322,6 +333,7 @@ def sockstat_command(
     limits = Limits(max_sockets=max_sockets, max_stream_bytes=max_bytes)
     options = RunOptions(jobs=jobs, timeout=timeout, deadline=deadline, limits=limits)
     specs = select_hosts(targets, inventory, limit)
+    install_handlers()
     try:
         if specs is None:
             result = survey_local(
@@ -338,30 +350,64 @@ def sockstat_command(
             )  # fmt: skip
     except ZoneSelectionError as err:
         raise click.BadParameter(str(err), param_hint="'-z'") from None
+    except ConfigError as err:
+        raise click.BadParameter(str(err), param_hint="'-F'") from None
     report_targets(result)
     zone_column = all_zones or patterns is not None
     host_column = specs is not None and len({t.host for t in result.targets}) > 1
     stdout = sys.stdout
-    if output_format == "table":
-        opts = render.TableOptions(
-            header=not no_header,
-            args=show_args,
-            state=show_state,
-            numeric=numeric,
-            zone_column=zone_column,
-            host_column=host_column,
-        )
-        render.render_table(result, filt, stdout, opts)
-    elif output_format == "json":
-        render.render_json(result, filt, stdout)
-    elif output_format == "jsonl":
-        render.render_jsonl(result, filt, stdout)
-    elif output_format == "csv":
-        render.render_csv(result, filt, stdout, header=not no_header)
-    else:
-        render.render_msgpack(result, filt, sys.stdout.buffer)
-    stdout.flush()
-    return result.exit_code
+
+    def write() -> None:
+        if output_format == "table":
+            opts = render.TableOptions(
+                header=not no_header,
+                args=show_args,
+                state=show_state,
+                numeric=numeric,
+                zone_column=zone_column,
+                host_column=host_column,
+            )
+            render.render_table(result, filt, stdout, opts)
+        elif output_format == "json":
+            render.render_json(result, filt, stdout)
+        elif output_format == "jsonl":
+            render.render_jsonl(result, filt, stdout)
+        elif output_format == "csv":
+            render.render_csv(result, filt, stdout, header=not no_header)
+        else:
+            render.render_msgpack(result, filt, stdout.buffer)
+        stdout.flush()
+
+    failed = write_output(write)
+    if RUN.cancelled:
+        return RUN.exit_code
+    return result.exit_code if failed is None else failed
+
+
+def write_output(write: Callable[[], None]) -> Optional[int]:
+    """Run ``write``; return None, or the exit status when stdout failed.
+
+    A reader that left (``sockstat | head``) is not an error: silent, status 0.
+    Any other failure (a full disk) is one line and EXIT_OUTPUT.  Either way
+    stdout is pointed at /dev/null, so the interpreter's last flush of what is
+    still buffered cannot fail again with a traceback.
+    """
+    try:
+        write()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return EXIT_OK
+    except OSError as err:
+        _stdout_to_devnull()
+        log.error("cannot write the output: %s", err.strerror or err)  # noqa: TRY400 - one line
+        return EXIT_OUTPUT
+    return None
+
+
+def _stdout_to_devnull() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
@@ -373,6 +419,12 @@ def main(argv: Optional[list[str]] = None) -> None:
         code: object = sockstat_command.main(
             argv, prog_name="sockstat", standalone_mode=False
         )
+        if RUN.cancelled:
+            # Workers blocked in a DNS lookup or a handshake are not waited for:
+            # what was collected is printed; exit within about a second.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code if isinstance(code, int) else RUN.exit_code)
     except click.UsageError as err:
         # The message may quote zone names a zoneadm listed: escaped, one line.
         click.echo(f"sockstat: {escape_text(err.format_message())}", err=True)

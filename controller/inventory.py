@@ -18,8 +18,10 @@ from typing import Sequence
 from typing import Set
 
 from common.errors import FleetError
+from common.format import escape_text
 
 LOCAL = "local"
+MAX_PORT = 65535
 # [user@]host[:port]; a bracketed IPv6 address may carry the port: [::1]:2222.
 _TARGET = re.compile(
     r"(?:(?P<user>[^@\s]+)@)?(?P<host>\[[^\]]+\]|[^:@\s]+)(?::(?P<port>\d+))?\Z"
@@ -70,11 +72,12 @@ def _apply_vars(spec: HostSpec, variables: Dict[str, object], source: str) -> No
         spec.address = str(address)
     port = variables.get("ansible_port", variables.get("ansible_ssh_port"))
     if port is not None:
-        try:
-            spec.port = int(str(port))
-        except ValueError:
-            msg = f"{source}: bad ansible_port {port!r} for {spec.name}"
-            raise InventoryError(msg) from None
+        text = str(port).strip()
+        if isinstance(port, bool) or not text.isdigit() or not 0 < int(text) <= MAX_PORT:
+            shown = escape_text(text)
+            msg = f"{source}: bad ansible_port {shown!r} for {spec.name}; expected 1-65535"
+            raise InventoryError(msg)
+        spec.port = int(text)
     user = variables.get("ansible_user", variables.get("ansible_ssh_user"))
     if user is not None:
         spec.user = str(user)
@@ -180,23 +183,30 @@ def parse_yaml_inventory(text: str, *, source: str = "inventory") -> List[HostSp
         raise InventoryError(msg)
     builder = _Builder(source)
 
+    def mapping(value: object, what: str) -> Dict[str, object]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            shown = escape_text(repr(value))[:60]
+            msg = f"{source}: {what} must be a mapping, not {shown}"
+            raise InventoryError(msg)
+        return {str(k): v for k, v in value.items()}
+
     def walk(group: str, body: object) -> None:
         if body is None:
             return
         if not isinstance(body, dict):
             msg = f"{source}: group {group!r} must be a mapping"
             raise InventoryError(msg)
-        hosts = body.get("hosts") or {}
-        if not isinstance(hosts, dict):
-            msg = f"{source}: hosts of {group!r} must be a mapping"
-            raise InventoryError(msg)
-        for name, variables in hosts.items():
-            builder.host(
-                str(name), group if group != "all" else None, dict(variables or {})
-            )
-        if body.get("vars"):
-            builder.group_vars.setdefault(group, {}).update(dict(body["vars"]))
-        for child, child_body in (body.get("children") or {}).items():
+        hosts = mapping(body.get("hosts"), f"hosts of group {group!r}")
+        for name, declared in hosts.items():
+            variables = mapping(declared, f"variables of host {name!r}")
+            builder.host(str(name), group if group != "all" else None, variables)
+        group_vars = mapping(body.get("vars"), f"vars of group {group!r}")
+        if group_vars:
+            builder.group_vars.setdefault(group, {}).update(group_vars)
+        children = mapping(body.get("children"), f"children of group {group!r}")
+        for child, child_body in children.items():
             builder.children.setdefault(group, set()).add(str(child))
             walk(str(child), child_body)
 
@@ -218,10 +228,13 @@ def parse_plain_inventory(text: str, *, source: str = "inventory") -> List[HostS
 def load_inventory(path: str) -> List[HostSpec]:
     """Read an inventory file in whichever of the three formats it is."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_bytes().decode("utf-8")
     except OSError as err:
         msg = f"cannot read inventory {path}: {err.strerror or err}"
         raise InventoryError(msg) from err
+    except UnicodeDecodeError as err:
+        msg = f"{path}: not a text inventory (byte {err.start} is not UTF-8)"
+        raise InventoryError(msg) from None
     stripped = [
         line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"
     ]

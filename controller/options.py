@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import FrozenSet
 from typing import Optional
 
@@ -11,6 +12,7 @@ from common.schema import Proto
 
 PROTOCOL_NAMES = tuple(p.value for p in Proto)
 MAX_PORT = 65535
+MIN_SECONDS = 0.1
 SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
@@ -80,3 +82,21 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg, unused-ignore]
         if not number.isdigit() or unit not in SIZE_UNITS or int(number) == 0:
             self.fail(f"bad size {value!r}; expected a number like 64M, 512K or 1G")
         return int(number) * SIZE_UNITS[unit]
+
+
+class Seconds(click.ParamType):  # type: ignore[type-arg, unused-ignore]
+    """A finite number of seconds, at least 0.1 (not nan, not inf)."""
+
+    name = "seconds"
+
+    def convert(
+        self, value: object, param: Optional[click.Parameter], ctx: Optional[click.Context]
+    ) -> float:
+        """Parse the number, naming the bad value."""
+        try:
+            seconds = float(str(value))
+        except ValueError:
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds < MIN_SECONDS:
+            self.fail(f"bad time {value!r}; expected a number of seconds >= {MIN_SECONDS}")
+        return seconds

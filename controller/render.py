@@ -309,6 +309,20 @@ CSV_COLUMNS = (
 )
 
 
+# Spreadsheet programs run a cell that starts with one of these as a formula
+# (OWASP "CSV Injection"); such text cells get a leading apostrophe.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """Return text a spreadsheet will show, never evaluate.
+
+    >>> csv_cell("=HYPERLINK(1)")
+    "'=HYPERLINK(1)"
+    """
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 def render_csv(
     result: FleetResult, filt: Filter, out: TextIO, *, header: bool = True
 ) -> None:
@@ -321,7 +335,7 @@ def render_csv(
     escape = _Escaper()
 
     def text(value: Optional[str]) -> str:
-        return "" if value is None else escape(value)
+        return "" if value is None else csv_cell(escape(value))
 
     for target, _snapshot, sock in select_sockets(result, filt):
         base = [
@@ -329,9 +343,9 @@ def render_csv(
             text(target.zone),
             proto_label(sock),
             sock.state,
-            sock.local_address or "",
+            text(sock.local_address),
             "" if sock.local_port is None else sock.local_port,
-            sock.remote_address or "",
+            text(sock.remote_address),
             "" if sock.remote_port is None else sock.remote_port,
             text(sock.path),
             "" if sock.inode is None else sock.inode,

@@ -19,6 +19,7 @@ from typing import Set
 
 import paramiko
 
+from common.errors import ConfigError
 from common.format import escape_text
 from controller.hostnames import BadTargetError
 from controller.hostnames import check_hostname
@@ -89,7 +90,15 @@ def load_ssh_config(path: Optional[str]) -> paramiko.SSHConfig:
     chosen = os.path.expanduser(path or DEFAULT_CONFIG)
     if path is None and not os.path.exists(chosen):
         return RawTokenConfig()
-    return RawTokenConfig.from_path(chosen)
+    try:
+        with open(chosen, encoding="utf-8") as f:
+            return RawTokenConfig.from_file(f)
+    except OSError as err:
+        msg = f"cannot read ssh_config {chosen}: {err.strerror or err}"
+        raise ConfigError(msg) from None
+    except (UnicodeDecodeError, paramiko.SSHException, ValueError) as err:
+        msg = f"{chosen}: not a valid ssh_config: {escape_text(str(err))}"
+        raise ConfigError(msg) from None
 
 
 def _warn_ignored(options: dict[str, object]) -> None:

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import os
+import pty
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from common.decode import decode_snapshot
+from common.schema import Family
+from common.schema import Owner
+from common.schema import Proto
+from common.schema import Snapshot
+from common.schema import Socket
+from controller.cli import build_filter
 from controller.cli import sockstat_command
+from controller.render import render_csv
+from controller.results import FleetResult
+from controller.results import TargetResult
 from tests.conftest import ROOT
 
 
@@ -102,3 +116,129 @@ def test_python_dash_m_controller_runs() -> None:
     done = run_main("-H", "-q", "-P", "tcp")
     assert done.returncode == 0
     assert "Traceback" not in done.stderr
+
+
+# -- output errors (#9.10) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "csv", "msgpack"])
+def test_full_disk_is_one_line_and_exit_74(fmt: str) -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "controller", "-q", "-u", "-a", "--format", fmt],
+            stdout=full, stderr=subprocess.PIPE, text=True, cwd=ROOT, check=False,
+        )  # fmt: skip
+    assert done.returncode == 74
+    assert done.stderr.splitlines() == [
+        "sockstat: cannot write the output: No space left on device"
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "msgpack"])
+def test_reader_that_leaves_is_silent_and_exit_0(fmt: str) -> None:
+    """`sockstat | head -1`: the reader is gone before sockstat writes."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "controller", "-q", "-u", "-a", "--format", fmt],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, cwd=ROOT, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0
+    assert done.stderr == ""
+
+
+def test_msgpack_refuses_a_terminal() -> None:
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "controller", "--format", "msgpack"],
+            stdout=follower, stderr=subprocess.PIPE, text=True, cwd=ROOT, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert done.returncode == 2
+    assert "refusing to write binary msgpack to a terminal" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+# -- bad files and values (#9.11) --------------------------------------------------
+
+
+def bad_inventories(tmp_path: Path) -> list[tuple[Path, str]]:
+    cases = {
+        "binary.txt": (b"\x00\xff\xfe\x93binary", "not a text inventory"),
+        "list.yml": (b"all:\n  hosts:\n    a: [1, 2]\n", "variables of host 'a' must be"),
+        "children.yml": (b"all:\n  children: [x]\n", "children of group 'all' must be"),
+        "big.ini": (b"[web]\nw1 ansible_port=99999999\n", "bad ansible_port '99999999'"),
+        "neg.ini": (b"[web]\nw1 ansible_port=-1\n", "bad ansible_port '-1'"),
+        "vars.yml": (b"all:\n  vars: [1]\n", "vars of group 'all' must be"),
+    }
+    found = []
+    for name, (data, message) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        found.append((tmp_path / name, message))
+    return found
+
+
+def test_bad_inventories_are_usage_errors(tmp_path: Path) -> None:
+    for path, message in bad_inventories(tmp_path):
+        done = run_main("-i", str(path))
+        assert done.returncode == 2, (path, done.stderr)
+        lines = done.stderr.splitlines()
+        assert len(lines) == 1, done.stderr
+        assert str(path) in lines[0]
+        assert message in lines[0], lines[0]
+        assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-F", "/nonexistent/ssh_config", "web1"], "cannot read ssh_config"),
+        (["-Z", "--timeout", "nan"], "bad time 'nan'"),
+        (["--deadline", "inf"], "bad time 'inf'"),
+        (["--timeout", "0"], "bad time '0'"),
+        (["--max-bytes", "lots"], "bad size 'lots'"),
+        (["--max-sockets", "0"], "--max-sockets"),
+    ],
+)
+def test_bad_values_are_usage_errors(args: list[str], message: str) -> None:
+    done = run_main(*args)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_binary_ssh_config_is_a_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_bytes(b"Host x\n  HostName \xff\xfe\n")
+    done = run_main("-F", str(config), "x")
+    assert done.returncode == 2
+    assert "not a valid ssh_config" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+# -- CSV cells a spreadsheet would run (#9.13) -------------------------------------
+
+
+def test_csv_cells_that_start_a_formula_are_quoted() -> None:
+    owner = Owner(7, 3, 0, "=cmd|' /C calc'!A0", "+evil", "-x @y")
+    sock = Socket(Proto.TCP, Family.INET, "stream", "LISTEN", "10.0.0.1", 80, None, None,
+                  None, 1, 0, None, (owner,))  # fmt: skip
+    snapshot = Snapshot("h", "@zone", "linux", "k", "1", 0.0, sockets=(sock,))
+    result = FleetResult([TargetResult("=host", "@zone", "ok", None, 0.0, snapshot)])
+    out = io.StringIO()
+    render_csv(result, build_filter(None, False, False, False, False, False, False, None),
+               out)  # fmt: skip
+    row = next(csv.DictReader(io.StringIO(out.getvalue())))
+    assert row["host"] == "'=host"
+    assert row["zone"] == "'@zone"
+    assert row["user"] == "'=cmd|' /C calc'!A0"
+    assert row["command"] == "'+evil"
+    assert row["args"] == "'-x @y"
+    assert row["local_address"] == "10.0.0.1"

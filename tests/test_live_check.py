@@ -68,10 +68,10 @@ def test_check_agrees_with_ss(namespace: tuple[str, Holder]) -> None:
     assert "compared with: ss -tuanpe" in lines
     match = SUMMARY.search(done.stdout)
     assert match is not None, done.stdout
-    # The holder's TCP and UDP sockets that ss -a lists: 3 + 3 TCP pairs, a shared
-    # listener, 3 UDP.  Its bound-only TCP socket is not in ss's "all": said, not
-    # compared.
-    assert match.groups() == ("10", "0", "0", "0", "agree")
+    # The holder's TCP and UDP sockets that ss -a lists: 3 + 3 TCP pairs, two
+    # wildcard listeners, a shared listener, 3 UDP.  Its bound-only TCP socket is
+    # not in ss's "all": said, not compared.
+    assert match.groups() == ("12", "0", "0", "0", "agree")
     assert "not compared: 1 bound-only TCP sockets (ss -a does not list them)" in lines
 
 
@@ -108,7 +108,7 @@ def test_check_shows_each_difference(namespace: tuple[str, Holder], tmp_path: Pa
     assert re.search(owners + r"ss -tuanpe pids 1$", out, re.M), out
     match = SUMMARY.search(out)
     assert match is not None
-    assert match.groups() == ("10", "1", "1", "1", "DIFFER")
+    assert match.groups() == ("12", "1", "1", "1", "DIFFER")
 
 
 def run_in(name: str, *args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
