@@ -38,3 +38,20 @@ def test_agent_and_common_run_on_python_3_9() -> None:
         "--eval-annotations", "--backport", "enum", "agent", "common",
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ruff_format() -> None:
+    done = run(tool("ruff"), "format", "--check", ".")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    """The README's second command is the one .ci/run runs (#9.16)."""
+    readme = (ROOT / "README.md").read_text()
+    commands = [
+        line.strip() for line in readme.splitlines()[:20] if line.startswith("    ")
+    ]
+    assert commands[1] == "bash tests/run"
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert ci[-1] == "bash tests/run"
+    assert "export SOCKSTAT_REQUIRE_LIVE=1" in ci
