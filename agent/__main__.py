@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import sys
-import time
 
 from agent import __version__
 from agent.query import ALL_PROTOCOLS
@@ -90,34 +89,42 @@ def parse_args(argv: list[str]) -> Arguments:
     return Arguments(query, netns, list_netns)
 
 
+def netns_listing() -> bytes:
+    """Return the ``--list-netns`` answer: every namespace this agent can see."""
+    from agent.netns import list_namespaces  # noqa: PLC0415 - Linux only
+
+    listing = [[n.name, n.path, n.inode, n.pid] for n in list_namespaces()]
+    return new_packer()({"type": "sockstat-netns", "namespaces": listing})
+
+
+def take_snapshots(args: Arguments) -> list[Snapshot]:
+    """Collect what the arguments ask for: this zone, or each ``--netns`` path."""
+    if args.netns:
+        from agent.collect import collect_netns_snapshots  # noqa: PLC0415
+
+        return collect_netns_snapshots(args.query, args.netns)
+    from agent.collect import collect_snapshot  # noqa: PLC0415
+
+    return [collect_snapshot(args.query)]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Collect and write the snapshots asked for."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     gc.disable()  # one short run building many small objects: nothing to collect
     out = sys.stdout.buffer
+    if args.list_netns:
+        out.write(netns_listing())
+        out.flush()
+        return 0
     try:
-        if args.list_netns:
-            from agent.netns import list_namespaces  # noqa: PLC0415 - Linux only
-
-            listing = [[n.name, n.path, n.inode, n.pid] for n in list_namespaces()]
-            out.write(new_packer()({"type": "sockstat-netns", "namespaces": listing}))
-            out.flush()
-            return 0
-        if args.netns:
-            from agent.collect import collect_netns_snapshots  # noqa: PLC0415
-
-            snapshots = collect_netns_snapshots(args.query, args.netns)
-        else:
-            from agent.collect import collect_snapshot  # noqa: PLC0415
-
-            snapshots = [collect_snapshot(args.query)]
+        snapshots = take_snapshots(args)
     except (FleetError, OSError) as err:
+        from agent.collect import failed_snapshot  # noqa: PLC0415
+
         reason = f"sockstat agent: {err}"
         print(reason, file=sys.stderr)
-        failed = Snapshot(
-            "", "", sys.platform, "", __version__, time.time(), errors=(reason,)
-        )
-        write_snapshot(failed, out)
+        write_snapshot(failed_snapshot(reason), out)
         return 1
     for snapshot in snapshots:
         write_snapshot(snapshot, out)

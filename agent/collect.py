@@ -1,4 +1,9 @@
-"""Take snapshots of this zone (or of the network namespaces asked for)."""
+"""Take snapshots of this zone, or of the network namespaces asked for.
+
+The one place where snapshots are made, whoever asks: ``python3 -m agent``, the
+shipped agent in a zone or on a host, or the controller running the agent in its
+own process.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,9 @@ from collections.abc import Sequence
 from agent import __version__
 from agent.query import Query
 from common.errors import UnsupportedPlatform
+from common.schema import AGENT_FAILED
+from common.schema import ZONE_ENTRY_FAILED
+from common.schema import ZONE_GONE
 from common.schema import Snapshot
 from common.schema import Socket
 
@@ -32,8 +40,19 @@ def select_backend(platform: str = sys.platform) -> Backend:
     raise UnsupportedPlatform(msg)
 
 
-def new_snapshot(zone: str, started: float, elapsed: float) -> Snapshot:
-    """Return an empty snapshot of this host, described as the agent sees it."""
+def make_snapshot(
+    zone: str,
+    started: float,
+    elapsed: float,
+    sockets: Sequence[Socket] = (),
+    warnings: Sequence[str] = (),
+    error: str | None = None,
+    failure: str | None = None,
+) -> Snapshot:
+    """Return a snapshot of this host, described as the agent sees it.
+
+    ``failure`` (a common.schema FAILURES code) says why ``error`` happened.
+    """
     uname = os.uname()
     return Snapshot(
         host=socket.gethostname(),
@@ -43,7 +62,16 @@ def new_snapshot(zone: str, started: float, elapsed: float) -> Snapshot:
         agent_version=__version__,
         time=started,
         elapsed=elapsed,
+        sockets=tuple(sockets),
+        warnings=tuple(warnings),
+        errors=() if error is None else (error,),
+        failure=None if error is None else failure or AGENT_FAILED,
     )
+
+
+def failed_snapshot(reason: str) -> Snapshot:
+    """Return the snapshot of an agent that could not collect at all."""
+    return make_snapshot("", time.time(), 0.0, error=reason, failure=AGENT_FAILED)
 
 
 def collect_snapshot(query: Query, *, zone: str | None = None) -> Snapshot:
@@ -58,17 +86,14 @@ def collect_snapshot(query: Query, *, zone: str | None = None) -> Snapshot:
     clock = time.perf_counter()
     warnings: list[str] = []
     sockets = select_backend()(query, warnings.append)
-    snapshot = new_snapshot(zone, started, time.perf_counter() - clock)
-    snapshot.sockets = tuple(sockets)
-    snapshot.warnings = tuple(warnings)
-    return snapshot
+    return make_snapshot(zone, started, time.perf_counter() - clock, sockets, warnings)
 
 
 def collect_netns_snapshots(query: Query, paths: Sequence[str]) -> list[Snapshot]:
     """Take one snapshot per Linux network namespace path, in the order given.
 
-    ``-`` stands for the namespace the agent runs in.
-    A namespace that cannot be read yields a snapshot carrying the error.
+    ``-`` stands for the namespace the agent runs in.  A namespace that cannot be
+    read yields a snapshot carrying the error and its FAILURES code.
     """
     from agent.linux import collect_namespaces  # noqa: PLC0415 - Linux only
     from agent.netns import Namespace  # noqa: PLC0415
@@ -81,13 +106,13 @@ def collect_netns_snapshots(query: Query, paths: Sequence[str]) -> list[Snapshot
     results = collect_namespaces(query, namespaces)
     elapsed = time.perf_counter() - clock
     snapshots = []
-    for result in results:
-        snapshot = new_snapshot(result.namespace.name, started, elapsed)
-        snapshot.sockets = tuple(result.sockets)
-        snapshot.warnings = tuple(result.warnings)
-        if result.error is not None:
-            snapshot.errors = (result.error,)
-        snapshots.append(snapshot)
+    for r in results:
+        failure = ZONE_GONE if r.gone else ZONE_ENTRY_FAILED
+        snapshots.append(
+            make_snapshot(
+                r.namespace.name, started, elapsed, r.sockets, r.warnings, r.error, failure
+            )
+        )
     return snapshots
 
 

@@ -27,6 +27,7 @@ from agent.netlink import build_inet_request
 from agent.netlink import build_tcp_compat_request
 from agent.netlink import build_unix_request
 from agent.netns import Namespace
+from agent.netns import find_pid_in
 from agent.netns import open_sockets_in
 from agent.procfs import parse_cmdline
 from agent.procfs import parse_proc_net_inet
@@ -387,6 +388,8 @@ def read_namespace(
         return
     # Without CAP_SYS_ADMIN there is no setns(2), but a process's /proc/<pid>/net
     # files show its namespace's tables to anyone (reference/linux.md §1.9).
+    if ns.pid is None and failure.errno == errno.EPERM:
+        ns.pid = find_pid_in(ns.path)
     if ns.pid is not None:
         try:
             result.sockets = read_proc_net(query, f"{PROC}/{ns.pid}/net")

@@ -102,6 +102,22 @@ def list_namespaces(proc: str = PROC, run_dir: str = NETNS_RUN_DIR) -> list[Name
     return found
 
 
+def find_pid_in(path: str, proc: str = PROC) -> int | None:
+    """Return a process in the namespace at ``path`` whose link this user may read."""
+    try:
+        inode = os.stat(path).st_ino
+    except OSError:
+        return None
+    for name in os.listdir(proc):
+        if name.isdigit():
+            try:
+                if os.stat(f"{proc}/{name}/ns/net").st_ino == inode:
+                    return int(name)
+            except OSError:  # exited, or not ours to look at
+                continue
+    return None
+
+
 def _unnamed(proc: str, pid: int, inode: int) -> str:
     label: str | None = None
     try:

@@ -12,6 +12,7 @@ import msgpack
 
 from common.errors import LimitError
 from common.errors import SchemaError
+from common.schema import FAILURES
 from common.schema import SCHEMA_VERSION
 from common.schema import SOCK_TYPES
 from common.schema import STATES
@@ -213,6 +214,7 @@ class StreamDecoder:
             sockets=tuple(self._sockets),
             warnings=self._messages(tail, "warnings"),
             errors=self._messages(tail, "errors"),
+            failure=_failure(tail),
         )
 
     def _messages(self, tail: dict[str, object], key: str) -> tuple[str, ...]:
@@ -242,6 +244,16 @@ def _check_header(obj: object) -> dict[str, object]:
         _text(obj, key)
     _number(obj, "time")
     return obj
+
+
+def _failure(tail: dict[str, object]) -> str | None:
+    value = tail.get("failure")
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in FAILURES:
+        msg = f"trailer field 'failure' must be one of {sorted(FAILURES)}, got {value!r}"
+        raise SchemaError(msg[:200])
+    return value
 
 
 def _text(obj: dict[str, object], key: str) -> str:

@@ -10,26 +10,29 @@ class FleetError(Exception):
 
 
 class TransportError(FleetError):
-    """Running a command on a target failed (spawn, connect, timeout, exit status)."""
+    """Reaching a target or running a command there failed; ``status`` says how.
+
+    The one error every transport (local process, SSH, ProxyCommand, hop) raises;
+    ``status`` is one of the controller's Status values (controller/status.py),
+    kept as its string here because common/ never imports the controller.
+    """
 
     def __init__(
         self,
         message: str,
         *,
+        status: str,
         target: str = "",
         argv: Sequence[str] | None = None,
         returncode: int | None = None,
         stderr_tail: str = "",
     ) -> None:
         super().__init__(message)
+        self.status = status
         self.target = target
         self.argv = list(argv) if argv is not None else None
         self.returncode = returncode
         self.stderr_tail = stderr_tail
-
-
-class AgentError(FleetError):
-    """The agent ran but could not take a snapshot."""
 
 
 class ConfigError(FleetError):

@@ -62,6 +62,13 @@ STATES = frozenset(
 
 SOCK_TYPES = frozenset({"stream", "dgram", "seqpacket", "raw"})
 
+# Why an agent could not take a snapshot, as a code in its trailer (the controller
+# reports it as the target's status, never by reading the error's text).
+AGENT_FAILED = "agent-error"  # the agent itself failed (no backend, an OS error)
+ZONE_ENTRY_FAILED = "zone-entry-failed"  # the namespace could not be entered
+ZONE_GONE = "zone-gone"  # the namespace vanished between listing and entering
+FAILURES = frozenset({AGENT_FAILED, ZONE_ENTRY_FAILED, ZONE_GONE})
+
 
 class Record:
     """Equality and repr from ``__slots__`` (kept sorted by ruff, so not field order).
@@ -175,6 +182,7 @@ class Snapshot(Record):
         "agent_version",
         "elapsed",
         "errors",
+        "failure",
         "host",
         "kernel",
         "platform",
@@ -196,6 +204,7 @@ class Snapshot(Record):
         sockets: tuple[Socket, ...] = (),
         warnings: tuple[str, ...] = (),
         errors: tuple[str, ...] = (),
+        failure: str | None = None,  # one of FAILURES when errors say why it failed
     ) -> None:
         self.host = host
         self.zone = zone
@@ -207,3 +216,4 @@ class Snapshot(Record):
         self.sockets = sockets
         self.warnings = warnings
         self.errors = errors
+        self.failure = failure

@@ -93,15 +93,20 @@ def socket_to_wire(sock: Socket, described: set[int] | None = None) -> list[obje
 
 
 def trailer_to_wire(
-    count: int, elapsed: float, warnings: tuple[str, ...], errors: tuple[str, ...]
+    count: int,
+    elapsed: float,
+    warnings: tuple[str, ...],
+    errors: tuple[str, ...],
+    failure: str | None = None,
 ) -> dict[str, object]:
-    """Return the trailer map that closes a stream."""
+    """Return the trailer map that closes a stream (``failure``: a FAILURES code)."""
     return {
         "type": TRAILER,
         "count": count,
         "elapsed": elapsed,
         "warnings": list(warnings),
         "errors": list(errors),
+        "failure": failure,
     }
 
 
@@ -123,6 +128,7 @@ def encode_snapshot(snapshot: Snapshot, *, batch: int = 2048) -> Iterator[bytes]
                 snapshot.elapsed,
                 snapshot.warnings,
                 snapshot.errors,
+                snapshot.failure,
             )
         )
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import List
 from typing import Optional
+from typing import Sequence
 from typing import Tuple
 
 from agent.netstat import parse_netstat
@@ -17,11 +18,14 @@ from common.errors import FleetError
 from common.errors import LimitError
 from common.errors import SchemaError
 from common.format import escape_text
+from common.schema import AGENT_FAILED
 from common.schema import Snapshot
 from common.schema import Socket
 from common.wire import socket_to_wire
-from controller import results
+from controller.hops import Hop
+from controller.hops import refusing_hop
 from controller.payload import FALLBACK_MARKER
+from controller.status import Status
 from controller.transport import Completed
 
 LIMIT_FLAGS = {"sockets": "--max-sockets", "bytes": "--max-bytes"}
@@ -37,6 +41,7 @@ class AgentOutput:
         self.head = b""
         self.fallback: Optional[bytearray] = None
         self.error: Optional[SchemaError] = None
+        self.snapshots: List[Snapshot] = []
 
     def feed(self, data: bytes) -> None:
         """Take more stdout; a SchemaError means the agent's output is bad."""
@@ -57,63 +62,117 @@ class AgentOutput:
                 return
         self.decoder.feed(data)
 
+    def accept(self, snapshots: List[Snapshot]) -> None:
+        """Take snapshots the agent made in this process: trusted, not decoded."""
+        self.snapshots.extend(snapshots)
+
+    def finish(self) -> List[Snapshot]:
+        """Return the snapshots: accepted ones, else the stream's (SchemaError if bad)."""
+        if not self.snapshots:
+            self.snapshots = self.decoder.finish_all()
+        return self.snapshots
+
     @property
     def empty(self) -> bool:
         """Whether nothing at all came on stdout."""
-        return not (self.head or self.fallback or self.decoder.bytes_fed)
+        return not (self.head or self.fallback or self.decoder.bytes_fed or self.snapshots)
+
+
+Verdict = Tuple[Status, Optional[str], Optional[Snapshot]]
 
 
 def judge(
-    output: AgentOutput, completed: Completed, *, timeout: float, expected: int = 1
-) -> Tuple[str, Optional[str], List[Snapshot]]:
-    """Return (status, error message, snapshots) for a finished agent run."""
+    output: AgentOutput,
+    completed: Completed,
+    *,
+    zones: int,
+    hops: Sequence[Hop] = (),
+    timeout: float,
+) -> List[Verdict]:
+    """Return (status, error message, snapshot) per zone of a finished agent run.
+
+    A failure of the whole run (bad output, a timeout, a hop that refused, no
+    Python) is every zone's; otherwise each snapshot says how its zone went,
+    with the agent's FAILURES code, never with its error's wording.
+    """
+    whole = _judge_run(output, completed, zones=zones, hops=hops, timeout=timeout)
+    if whole is not None:
+        status, message = whole
+        return [(status, message, None)] * zones
+    if output.fallback is not None:
+        return [_judge_fallback(bytes(output.fallback), completed)]
+    verdicts: List[Verdict] = []
+    for snapshot in output.snapshots:
+        if snapshot.failure is not None:
+            error = snapshot.errors[0] if snapshot.errors else snapshot.failure
+            verdicts.append((Status(snapshot.failure), escape_text(error), None))
+        else:
+            verdicts.append((Status.OK, None, snapshot))
+    return verdicts
+
+
+def _judge_run(
+    output: AgentOutput,
+    completed: Completed,
+    *,
+    zones: int,
+    hops: Sequence[Hop],
+    timeout: float,
+) -> Optional[Tuple[Status, str]]:
     detail = f": {completed.last_error}" if completed.last_error else ""
     if isinstance(output.error, LimitError):
         flag = LIMIT_FLAGS[output.error.limit]
         message = f"bad agent output: {output.error} (if it is real, raise {flag})"
-        return results.BAD_OUTPUT, message, []
+        return Status.BAD_OUTPUT, message
     if output.error is not None:
-        return results.BAD_OUTPUT, f"bad agent output: {output.error}", []
+        return Status.BAD_OUTPUT, f"bad agent output: {output.error}"
     if completed.timed_out:
-        return results.TIMEOUT, f"no complete answer within {timeout:g}s{detail}", []
+        return Status.TIMEOUT, f"no complete answer within {timeout:g}s{detail}"
+    code = completed.returncode
+    if output.empty and code not in (0, None):
+        hop = refusing_hop(hops, completed.entered)
+        if hop is not None and hop.entry_status is not None:
+            return hop.entry_status, f"{hop.label} refused (exit {code}){detail}"
+        if code == NO_TOOL_STATUS:
+            return Status.NO_PYTHON, f"no Python 3.9+ and no ss or netstat{detail}"
+        return Status.AGENT_ERROR, f"exit status {code}{detail}"
     if output.fallback is not None:
-        return _judge_fallback(bytes(output.fallback), completed)
-    if completed.returncode == NO_TOOL_STATUS and output.empty:
-        return results.NO_PYTHON, f"no Python 3.9+ and no ss or netstat{detail}", []
+        if zones != 1:
+            message = "bad agent output: a fallback listing for several zones"
+            return Status.BAD_OUTPUT, message
+        return None
     try:
-        snapshots = output.decoder.finish_all()
+        snapshots = output.finish()
     except SchemaError as err:
-        if completed.returncode:
-            message = f"exit status {completed.returncode}{detail}"
-            return results.AGENT_ERROR, message, []
-        return results.BAD_OUTPUT, f"bad agent output: {err}", []
-    errors = [e for s in snapshots for e in s.errors]
-    if completed.returncode or (errors and expected == 1):
-        status = completed.returncode
-        message = escape_text(errors[0]) if errors else f"exit status {status}"
-        return results.AGENT_ERROR, message, []
-    if len(snapshots) != expected:
-        message = f"bad agent output: {len(snapshots)} snapshots, expected {expected}"
-        return results.BAD_OUTPUT, message, []
-    return results.OK, None, snapshots
+        if code:
+            return Status.AGENT_ERROR, f"exit status {code}{detail}"
+        return Status.BAD_OUTPUT, f"bad agent output: {err}"
+    if len(snapshots) != zones:
+        message = f"bad agent output: {len(snapshots)} snapshots, expected {zones}"
+        return Status.BAD_OUTPUT, message
+    if code:
+        failed = [s for s in snapshots if s.failure == AGENT_FAILED and s.errors]
+        if failed:
+            return Status.AGENT_ERROR, escape_text(failed[0].errors[0])
+        return Status.AGENT_ERROR, f"exit status {code}{detail}"
+    return None
 
 
-def _judge_fallback(
-    text: bytes, completed: Completed
-) -> Tuple[str, Optional[str], List[Snapshot]]:
+def _judge_fallback(text: bytes, completed: Completed) -> Verdict:
     first, _, body = text.partition(b"\n")
     tool, _, why = first[len(FALLBACK_MARKER) :].decode("utf-8", "replace").partition("\t")
+    tool = escape_text(tool)
     if completed.returncode:
-        return results.AGENT_ERROR, f"{tool} failed (exit {completed.returncode})", []
+        return Status.AGENT_ERROR, f"{tool} failed (exit {completed.returncode})", None
     try:
         parsed = parse_fallback(tool, body.decode("utf-8", "backslashreplace"))
         # The same field checks as an agent's stream: this text is as untrusted.
         sockets = [socket_from_wire(socket_to_wire(s), i) for i, s in enumerate(parsed)]
     except FleetError as err:
-        return results.BAD_OUTPUT, f"cannot read {tool} output: {err}", []
+        return Status.BAD_OUTPUT, f"cannot read {tool} output: {err}", None
     snapshot = Snapshot("", "", "", "", "", time.time(), sockets=tuple(sockets))
     message = f"{escape_text(why)}; listed by {tool} (no USER or ARGS)"
-    return results.FALLBACK, message, [snapshot]
+    return Status.FALLBACK, message, snapshot
 
 
 def parse_fallback(tool: str, text: str) -> List[Socket]:

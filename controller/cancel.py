@@ -18,7 +18,8 @@ from typing import Callable
 from typing import Dict
 from typing import Optional
 
-from common.errors import FleetError
+from common.errors import TransportError
+from controller.status import Status
 
 # How long the main thread waits for workers to wind down once cancelled; targets
 # still running after that are reported as interrupted anyway.
@@ -26,8 +27,11 @@ GRACE = 0.8
 SIGNAL_NAMES = {int(signal.SIGINT): "SIGINT", int(signal.SIGTERM): "SIGTERM"}
 
 
-class Interrupted(FleetError):
+class Interrupted(TransportError):
     """The run was cancelled by a signal while this target was being surveyed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=Status.INTERRUPTED)
 
 
 class Cancellation:

@@ -20,12 +20,12 @@ from common.decode import DEFAULT_MAX_SOCKETS
 from common.decode import Limits
 from common.errors import ConfigError
 from common.format import escape_text
-from common.schema import Family
 from common.schema import Proto
 from controller import render
 from controller.cancel import RUN
 from controller.cancel import install_handlers
 from controller.filters import Filter
+from controller.filters import select
 from controller.inventory import HostSpec
 from controller.inventory import InventoryError
 from controller.inventory import limit_hosts
@@ -35,12 +35,15 @@ from controller.options import ByteSize
 from controller.options import PortList
 from controller.options import ProtocolList
 from controller.options import Seconds
+from controller.request import SshOptions
+from controller.request import SurveyRequest
+from controller.request import ZoneSelection
 from controller.results import EXIT_OK
 from controller.results import EXIT_OUTPUT
 from controller.results import EXIT_USAGE
 from controller.results import FleetResult
-from controller.run import RunOptions
-from controller.run import survey_local
+from controller.survey import Survey
+from controller.survey import survey_local
 from controller.zones import ZoneSelectionError
 
 log = logging.getLogger(__name__)
@@ -61,36 +64,6 @@ Examples:
 Exit status: 0 every target answered, 1 some failed, 2 usage error,
 3 no target answered.
 """
-
-
-def build_filter(
-    protocols: Optional[FrozenSet[Proto]],
-    unix: bool,
-    inet4: bool,
-    inet6: bool,
-    listening: bool,
-    connected: bool,
-    hide_loopback: bool,
-    ports: Optional[FrozenSet[int]],
-) -> Filter:
-    """Turn the seed's switches into a Filter (the seed's defaults when none is given)."""
-    chosen = set(protocols or (Proto.TCP, Proto.UDP))
-    if unix:
-        chosen.add(Proto.UNIX)
-    families = set()
-    if inet4:
-        families.add(Family.INET)
-    if inet6:
-        families.add(Family.INET6)
-    return Filter(
-        protocols=frozenset(chosen),
-        families=frozenset(families or (Family.INET, Family.INET6)),
-        # Neither -l nor -c means both, as in the seed.
-        listening=listening or not connected,
-        connected=connected or not listening,
-        hide_loopback=hide_loopback,
-        ports=ports,
-    )
 
 
 def select_hosts(
@@ -326,34 +299,27 @@ def sockstat_command(
     if output_format == "msgpack" and sys.stdout.isatty():
         msg = "refusing to write binary msgpack to a terminal; redirect stdout to a file"
         raise click.UsageError(msg)
-    filt = build_filter(
-        protocols, unix, inet4, inet6, listening, connected, hide_loopback, ports
-    )
-    patterns = list(zone_patterns) if zone_patterns else None
-    limits = Limits(max_sockets=max_sockets, max_stream_bytes=max_bytes)
-    options = RunOptions(jobs=jobs, timeout=timeout, deadline=deadline, limits=limits)
+    filt = Filter.from_switches(
+        protocols=protocols, unix=unix, inet4=inet4, inet6=inet6, listening=listening,
+        connected=connected, hide_loopback=hide_loopback, ports=ports,
+    )  # fmt: skip
     specs = select_hosts(targets, inventory, limit)
+    request = SurveyRequest(
+        query=filt.query,
+        zones=ZoneSelection(every=all_zones, patterns=zone_patterns),
+        hosts=None if specs is None else tuple(specs),
+        jobs=jobs,
+        host_jobs=jobs,
+        timeout=timeout,
+        deadline=deadline,
+        limits=Limits(max_sockets=max_sockets, max_stream_bytes=max_bytes),
+        ssh=SshOptions(config_path=ssh_config, accept_new=accept_new, become=become),
+    )
     install_handlers()
-    try:
-        if specs is None:
-            result = survey_local(
-                filt.query, all_zones=all_zones, patterns=patterns, options=options
-            )
-        else:
-            from controller.fleet import SshOptions  # noqa: PLC0415 - SSH only when used
-            from controller.fleet import survey_hosts  # noqa: PLC0415
-
-            ssh = SshOptions(config_path=ssh_config, accept_new=accept_new, become=become)
-            result = survey_hosts(
-                specs, filt.query, all_zones=all_zones, patterns=patterns,
-                options=options, ssh=ssh,
-            )  # fmt: skip
-    except ZoneSelectionError as err:
-        raise click.BadParameter(str(err), param_hint="'-z'") from None
-    except ConfigError as err:
-        raise click.BadParameter(str(err), param_hint="'-F'") from None
+    result = run_survey(request)
     report_targets(result)
-    zone_column = all_zones or patterns is not None
+    shown = select(result, filt)
+    zone_column = request.zones.enabled
     host_column = specs is not None and len({t.host for t in result.targets}) > 1
     stdout = sys.stdout
 
@@ -367,21 +333,36 @@ def sockstat_command(
                 zone_column=zone_column,
                 host_column=host_column,
             )
-            render.render_table(result, filt, stdout, opts)
+            render.render_table(shown, stdout, opts)
         elif output_format == "json":
-            render.render_json(result, filt, stdout)
+            render.render_json(shown, stdout)
         elif output_format == "jsonl":
-            render.render_jsonl(result, filt, stdout)
+            render.render_jsonl(shown, stdout)
         elif output_format == "csv":
-            render.render_csv(result, filt, stdout, header=not no_header)
+            render.render_csv(shown, stdout, header=not no_header)
         else:
-            render.render_msgpack(result, filt, stdout.buffer)
+            render.render_msgpack(shown, stdout.buffer)
         stdout.flush()
 
     failed = write_output(write)
     if RUN.cancelled:
         return RUN.exit_code
     return result.exit_code if failed is None else failed
+
+
+def run_survey(request: SurveyRequest) -> FleetResult:
+    """Survey this host or the hosts asked for; configuration errors are usage errors."""
+    survey = Survey(request)
+    try:
+        if request.hosts is None:
+            return survey_local(survey)
+        from controller.fleet import survey_hosts  # noqa: PLC0415 - SSH only when used
+
+        return survey_hosts(list(request.hosts), survey)
+    except ZoneSelectionError as err:
+        raise click.BadParameter(str(err), param_hint="'-z'") from None
+    except ConfigError as err:
+        raise click.BadParameter(str(err), param_hint="'-F'") from None
 
 
 def write_output(write: Callable[[], None]) -> Optional[int]:

@@ -1,17 +1,23 @@
-"""Row selection: the seed's -4 -6 -c -l -L plus -P, -u and -p, applied to sockets."""
+"""Row selection: the seed's -4 -6 -c -l -L plus -P, -u and -p, applied once to a run."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
+from typing import Dict
 from typing import FrozenSet
+from typing import Iterator
+from typing import List
 from typing import Optional
+from typing import Tuple
 
 from agent.query import Query
 from common.schema import Family
 from common.schema import Proto
 from common.schema import Socket
+from controller.results import FleetResult
+from controller.results import TargetResult
 
 
 @lru_cache(maxsize=4096)
@@ -39,6 +45,34 @@ class Filter:
     connected: bool = True  # sockets with a peer
     hide_loopback: bool = False
     ports: Optional[FrozenSet[int]] = None
+
+    @classmethod
+    def from_switches(
+        cls,
+        *,
+        protocols: Optional[FrozenSet[Proto]] = None,
+        unix: bool = False,
+        inet4: bool = False,
+        inet6: bool = False,
+        listening: bool = False,
+        connected: bool = False,
+        hide_loopback: bool = False,
+        ports: Optional[FrozenSet[int]] = None,
+    ) -> Filter:
+        """Turn the seed's switches into a Filter (the seed's defaults where none)."""
+        chosen = set(protocols or (Proto.TCP, Proto.UDP))
+        if unix:
+            chosen.add(Proto.UNIX)
+        families = {f for f, on in ((Family.INET, inet4), (Family.INET6, inet6)) if on}
+        return cls(
+            protocols=frozenset(chosen),
+            families=frozenset(families or (Family.INET, Family.INET6)),
+            # Neither -l nor -c means both, as in the seed.
+            listening=listening or not connected,
+            connected=connected or not listening,
+            hide_loopback=hide_loopback,
+            ports=ports,
+        )
 
     @property
     def query(self) -> Query:
@@ -85,3 +119,48 @@ class Filter:
             self.hide_loopback
             and (is_loopback(sock.local_address) or is_loopback(sock.remote_address))
         )
+
+
+class Selection:
+    """The targets of a run and, for each that answered, the sockets shown, in order.
+
+    Made once by select(), before rendering: renderers only write rows.
+    """
+
+    def __init__(self, groups: List[Tuple[TargetResult, List[Socket]]]) -> None:
+        self.groups = groups
+
+    @property
+    def targets(self) -> List[TargetResult]:
+        """Every target, answered or not."""
+        return [target for target, _ in self.groups]
+
+    @property
+    def rows(self) -> Iterator[Tuple[TargetResult, Socket]]:
+        """(target, socket) for every shown socket, target by target."""
+        for target, sockets in self.groups:
+            for sock in sockets:
+                yield target, sock
+
+    def by_target(
+        self, *, answered: bool = False
+    ) -> Iterator[Tuple[TargetResult, List[Socket]]]:
+        """(target, shown sockets) per target with rows (with ``answered``: per answer)."""
+        for target, sockets in self.groups:
+            if sockets or (answered and target.snapshot is not None):
+                yield target, sockets
+
+    def counts(self) -> Dict[int, int]:
+        """Shown sockets per target, keyed by ``id(target)``."""
+        return {id(target): len(sockets) for target, sockets in self.groups}
+
+
+def select(result: FleetResult, filt: Filter) -> Selection:
+    """Apply the filter once: the rows every renderer writes."""
+    matches = filt.compile()
+    groups = []
+    for target in result.targets:
+        snapshot = target.snapshot
+        shown = [] if snapshot is None else [s for s in snapshot.sockets if matches(s)]
+        groups.append((target, shown))
+    return Selection(groups)

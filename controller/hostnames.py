@@ -8,8 +8,9 @@ the same rules to every name from arguments, inventories, ssh_config and jumps.
 
 from __future__ import annotations
 
-from common.errors import FleetError
+from common.errors import TransportError
 from common.format import escape_text
+from controller.status import Status
 
 # readconf.c: ssh_valid_hostname() rejects these, whitespace and control characters.
 HOSTNAME_FORBIDDEN = frozenset("'`\"$\\;&<>|(){},")
@@ -19,8 +20,11 @@ USER_FORBIDDEN = frozenset("'`\";&<>|(){}")
 MAX_PORT = 65535
 
 
-class BadTargetError(FleetError):
+class BadTargetError(TransportError):
     """A host's name, user or port cannot be used (a usage error for that host)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=Status.BAD_TARGET)
 
 
 def _control(char: str) -> bool:

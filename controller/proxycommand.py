@@ -19,7 +19,8 @@ import threading
 from typing import Dict
 from typing import Optional
 
-from common.errors import FleetError
+from common.errors import TransportError
+from controller.status import Status
 from controller.transport import StderrTail
 
 # ssh_config(5): "ProxyCommand accepts the tokens %%, %h, %n, %p, and %r" (%k too,
@@ -27,8 +28,11 @@ from controller.transport import StderrTail
 PROXY_TOKENS = frozenset("hnprk%")
 
 
-class ProxyCommandError(FleetError):
-    """A ProxyCommand could not be expanded or started."""
+class ProxyCommandError(TransportError):
+    """A ProxyCommand could not be expanded or started (its host is unreachable)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=Status.UNREACHABLE)
 
 
 def expand_tokens(template: str, values: Dict[str, str], *, directive: str) -> str:

@@ -1,7 +1,8 @@
-"""Render a FleetResult as the seed's table, JSON, JSON lines, CSV or msgpack.
+"""Render the shown sockets as the seed's table, JSON, JSON lines, CSV or msgpack.
 
-Collection never prints; this module never collects.  Every string that came from a
-zone (user, command, args, unix path) is escaped before it reaches a table or CSV;
+Collection never prints; this module never collects, and never filters: it takes
+the rows controller/filters.py selected.  Every string that came from a zone
+(user, command, args, unix path) is escaped before it reaches a table or CSV;
 JSON escapes control characters itself.
 """
 
@@ -29,8 +30,7 @@ from common.schema import Proto
 from common.schema import Snapshot
 from common.schema import Socket
 from common.wire import encode_snapshot
-from controller.filters import Filter
-from controller.results import FleetResult
+from controller.filters import Selection
 from controller.results import TargetResult
 
 FORMATS = ("table", "json", "jsonl", "csv", "msgpack")
@@ -46,20 +46,6 @@ class TableOptions:
     numeric: bool = False  # -n: uids, not user names
     host_column: bool = False
     zone_column: bool = False
-
-
-def select_sockets(
-    result: FleetResult, filt: Filter
-) -> Iterator[Tuple[TargetResult, Snapshot, Socket]]:
-    """Yield (target, its snapshot, socket) for every shown socket, target by target."""
-    matches = filt.compile()
-    for target in result.targets:
-        snapshot = target.snapshot
-        if snapshot is None:
-            continue
-        for sock in snapshot.sockets:
-            if matches(sock):
-                yield target, snapshot, sock
 
 
 class _Escaper:
@@ -129,17 +115,14 @@ def _owner_cells(
     return user, escape(owner.command), str(owner.pid), args
 
 
-def table_rows(
-    result: FleetResult, filt: Filter, opts: TableOptions
-) -> Iterator[Tuple[str, ...]]:
+def table_rows(shown: Selection, opts: TableOptions) -> Iterator[Tuple[str, ...]]:
     """Yield the table's cells: one row per (socket, owner), ``?`` for unknown owners."""
     escape = _Escaper()
     peers = UnixPeers()
-    matches = filt.compile()
     unknown = _owner_cells(None, opts, escape)
-    for target in result.targets:
+    for target, sockets in shown.by_target():
         snapshot = target.snapshot
-        if snapshot is None:
+        if snapshot is None:  # pragma: no cover - only answered targets have rows
             continue
         front: Tuple[str, ...] = ()
         if opts.host_column:
@@ -148,9 +131,7 @@ def table_rows(
             front += (escape(target.zone),)
         cells: Dict[int, Tuple[str, str, str, str]] = {}  # per pid, within one target
         plain = not (front or opts.state)
-        for sock in snapshot.sockets:
-            if not matches(sock):
-                continue
+        for sock in sockets:
             # The hot path of a 60,000-row table: IPv4 endpoints are formatted inline.
             if sock.family is Family.INET:
                 port = sock.local_port
@@ -192,9 +173,9 @@ def table_header(opts: TableOptions) -> Tuple[str, ...]:
     return head
 
 
-def render_table(result: FleetResult, filt: Filter, out: TextIO, opts: TableOptions) -> int:
+def render_table(shown: Selection, out: TextIO, opts: TableOptions) -> int:
     """Write the seed's table with columns sized to fit; return the number of rows."""
-    rows: List[Sequence[str]] = list(table_rows(result, filt, opts))
+    rows: List[Sequence[str]] = list(table_rows(shown, opts))
     header = table_header(opts)
     if not opts.args:
         header += ("",)  # rows always end with the ARGS cell, empty without -a
@@ -257,7 +238,7 @@ def target_json(target: TargetResult, shown: int) -> Dict[str, object]:
     return {
         "host": target.host,
         "zone": target.zone,
-        "status": target.status,
+        "status": target.status.value,
         "error": target.error,
         "sockets": shown,
         "elapsed_ms": round(target.elapsed * 1000, 1),
@@ -265,26 +246,23 @@ def target_json(target: TargetResult, shown: int) -> Dict[str, object]:
     }
 
 
-def render_json(result: FleetResult, filt: Filter, out: TextIO) -> None:
+def render_json(shown: Selection, out: TextIO) -> None:
     """Write one object: ``{"targets": [...], "sockets": [...]}``."""
     import json  # noqa: PLC0415 - imported by the formats that use it
 
-    counts: Dict[int, int] = {}
-    sockets = []
-    for target, _snapshot, sock in select_sockets(result, filt):
-        counts[id(target)] = counts.get(id(target), 0) + 1
-        sockets.append(socket_json(target, sock))
-    targets = [target_json(t, counts.get(id(t), 0)) for t in result.targets]
+    counts = shown.counts()
+    sockets = [socket_json(target, sock) for target, sock in shown.rows]
+    targets = [target_json(t, counts.get(id(t), 0)) for t in shown.targets]
     json.dump({"targets": targets, "sockets": sockets}, out, indent=1)
     out.write("\n")
 
 
-def render_jsonl(result: FleetResult, filt: Filter, out: TextIO) -> None:
+def render_jsonl(shown: Selection, out: TextIO) -> None:
     """Write one socket object per line."""
     import json  # noqa: PLC0415
 
     dumps = json.JSONEncoder(separators=(",", ":")).encode
-    for target, _snapshot, sock in select_sockets(result, filt):
+    for target, sock in shown.rows:
         out.write(dumps(socket_json(target, sock)))
         out.write("\n")
 
@@ -323,9 +301,7 @@ def csv_cell(text: str) -> str:
     return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
-def render_csv(
-    result: FleetResult, filt: Filter, out: TextIO, *, header: bool = True
-) -> None:
+def render_csv(shown: Selection, out: TextIO, *, header: bool = True) -> None:
     """Write one CSV row per (socket, owner); empty cells for unknown values."""
     import csv  # noqa: PLC0415
 
@@ -337,7 +313,7 @@ def render_csv(
     def text(value: Optional[str]) -> str:
         return "" if value is None else csv_cell(escape(value))
 
-    for target, _snapshot, sock in select_sockets(result, filt):
+    for target, sock in shown.rows:
         base = [
             text(target.host),
             text(target.zone),
@@ -361,13 +337,13 @@ def render_csv(
                 )  # fmt: skip
 
 
-def render_msgpack(result: FleetResult, filt: Filter, out: IO[bytes]) -> None:
-    """Write each answered target's snapshot as a framed stream, filtered."""
-    for target in result.targets:
+def render_msgpack(shown: Selection, out: IO[bytes]) -> None:
+    """Write each answered target's snapshot as a framed stream, with the shown sockets."""
+    for target, sockets in shown.by_target(answered=True):
         snapshot = target.snapshot
-        if snapshot is None:
+        if snapshot is None:  # pragma: no cover - by_target(answered=True) has one
             continue
-        shown = Snapshot(
+        filtered = Snapshot(
             host=target.host,
             zone=target.zone,
             platform=snapshot.platform,
@@ -375,10 +351,10 @@ def render_msgpack(result: FleetResult, filt: Filter, out: IO[bytes]) -> None:
             agent_version=snapshot.agent_version,
             time=snapshot.time,
             elapsed=snapshot.elapsed,
-            sockets=tuple(s for s in snapshot.sockets if filt.matches(s)),
+            sockets=tuple(sockets),
             warnings=snapshot.warnings,
             errors=snapshot.errors,
         )
-        for chunk in encode_snapshot(shown):
+        for chunk in encode_snapshot(filtered):
             out.write(chunk)
     out.flush()

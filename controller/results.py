@@ -8,33 +8,12 @@ from typing import List
 from typing import Optional
 
 from common.schema import Snapshot
-
-# Target statuses: "ok" or an error code, each with a one-line message.
-OK = "ok"
-FALLBACK = "fallback"  # answered by the zone's own ss/netstat: fewer columns
-SKIPPED = "skipped"  # not surveyed on purpose (a hardware VM, a zone not running)
-AGENT_ERROR = "agent-error"  # the agent failed or exited non-zero
-BAD_OUTPUT = "bad-output"  # what came back is not a valid snapshot stream
-TIMEOUT = "timeout"
-NO_PYTHON = "no-python"  # and no ss/netstat either
-ZONE_ENTRY_FAILED = "zone-entry-failed"
-ZONE_GONE = "zone-gone"
-# Host-level statuses of remote targets (controller/sshrun.py).
-UNREACHABLE = "unreachable"
-DNS = "dns"
-AUTH = "auth"
-HOSTKEY_UNKNOWN = "hostkey-unknown"
-HOSTKEY_CHANGED = "hostkey-changed"
-HOSTKEY_REVOKED = "hostkey-revoked"  # the host's key is marked @revoked in known_hosts
-INTERRUPTED = "interrupted"  # SIGINT/SIGTERM came before this target answered
-BAD_TARGET = "bad-target"  # a host name, user, port or ProxyCommand OpenSSH would refuse
-BECOME_FAILED = "become-failed"  # sudo -n / pfexec refused
-NOT_FAILED = frozenset({OK, FALLBACK, SKIPPED})
+from controller.status import Status
 
 # Exit codes (design.md): the rest of the output is produced in every case.
 EXIT_OK = 0  # every target answered
 EXIT_PARTIAL = 1  # some targets failed
-EXIT_USAGE = 2  # bad command line or configuration
+EXIT_USAGE = 2  # bad command line or configuration (a bad-target among them)
 EXIT_NONE = 3  # no target answered
 EXIT_OUTPUT = 74  # the output could not be written (sysexits.h EX_IOERR)
 
@@ -45,7 +24,7 @@ class TargetResult:
 
     host: str
     zone: str
-    status: str
+    status: Status
     error: Optional[str] = None
     elapsed: float = 0.0  # seconds, as the controller measured it
     snapshot: Optional[Snapshot] = None
@@ -58,7 +37,7 @@ class TargetResult:
     @property
     def failed(self) -> bool:
         """Whether the target should have answered and did not."""
-        return self.status not in NOT_FAILED
+        return self.status.failed
 
 
 @dataclass
@@ -74,12 +53,12 @@ class FleetResult:
         2 (usage) when a target was refused for its name, user or port: the other
         targets are still surveyed and reported.
         """
-        if any(t.status == BAD_TARGET for t in self.targets):
+        if any(t.status is Status.BAD_TARGET for t in self.targets):
             return EXIT_USAGE
         failed = sum(1 for t in self.targets if t.failed)
         if not failed:
             return EXIT_OK
-        tried = sum(1 for t in self.targets if t.status != SKIPPED)
+        tried = sum(1 for t in self.targets if t.status is not Status.SKIPPED)
         return EXIT_NONE if failed == tried else EXIT_PARTIAL
 
     @property

@@ -3,7 +3,7 @@
 Connections go direct, through a ProxyCommand or through ProxyJump hops; nothing
 ever prompts (no password, no passphrase, no host key question).
 
-The one place where paramiko and socket errors become statuses (SshFailure).  Every
+The one place where paramiko and socket errors become TransportError statuses.  Every
 step has a deadline: paramiko's recv_exit_status() has none (paramiko#1815), and an
 undrained stderr stalls a channel (paramiko#448), so both streams are read together.
 """
@@ -16,9 +16,11 @@ import logging
 import os
 import random
 import select
+import shlex
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -32,38 +34,25 @@ from typing import Tuple
 import paramiko
 from paramiko.common import cMSG_CHANNEL_REQUEST
 
+from common.errors import TransportError
 from controller.cancel import RUN
 from controller.knownhosts import HostEntry
 from controller.knownhosts import KnownHosts
 from controller.knownhosts import KnownKey
 from controller.knownhosts import host_key_name
 from controller.knownhosts import load_known_hosts
-from controller.proxycommand import ProxyCommandError
 from controller.proxycommand import ProxyProcess
 from controller.proxycommand import expand_proxy_command
-from controller.results import AUTH
-from controller.results import DNS
-from controller.results import HOSTKEY_CHANGED
-from controller.results import HOSTKEY_REVOKED
-from controller.results import HOSTKEY_UNKNOWN
-from controller.results import TIMEOUT
-from controller.results import UNREACHABLE
 from controller.sshconfig import SshSettings
 from controller.sshconfig import default_identities
+from controller.status import Status
 from controller.transport import Completed
+from controller.transport import Output
 from controller.transport import StderrTail
 
 log = logging.getLogger(__name__)
 
 CONNECT_RETRIES = 3  # banner/EOF errors: sshd's MaxStartups refusing new handshakes
-
-
-class SshFailure(Exception):
-    """Connecting to a host failed; ``status`` is the target status to report."""
-
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class HostKeys:
@@ -105,7 +94,7 @@ class HostKeys:
                 f"host key of {settings.address} ({fingerprint}) is marked @revoked "
                 "in known_hosts: refusing to connect"
             )
-            raise SshFailure(HOSTKEY_REVOKED, msg)
+            raise TransportError(msg, status=Status.HOSTKEY_REVOKED)
         if (kind, blob) in entry.keys:
             return
         if any(known == kind for known, _ in entry.keys):
@@ -113,14 +102,14 @@ class HostKeys:
                 f"host key of {settings.address} has CHANGED ({fingerprint}); "
                 "it does not match known_hosts: refusing to connect"
             )
-            raise SshFailure(HOSTKEY_CHANGED, msg)
+            raise TransportError(msg, status=Status.HOSTKEY_CHANGED)
         if entry.keys:
             msg = (
                 f"host key of {settings.address} is a {kind} key ({fingerprint}) "
                 f"but known_hosts has only {', '.join(entry.key_types)} keys for it, "
                 "which the server did not offer: refusing to connect"
             )
-            raise SshFailure(HOSTKEY_CHANGED, msg)
+            raise TransportError(msg, status=Status.HOSTKEY_CHANGED)
         if not (self.accept_new or settings.accept_new) or not self.accept_new_file:
             msg = (
                 f"host key of {settings.address} is not known ({fingerprint}); verify it "
@@ -132,7 +121,7 @@ class HostKeys:
                     f"{entry.authorities[0].where}; sockstat cannot verify host "
                     "certificates)"
                 )
-            raise SshFailure(HOSTKEY_UNKNOWN, msg)
+            raise TransportError(msg, status=Status.HOSTKEY_UNKNOWN)
         self._record(settings, key)
 
     def _record(self, settings: SshSettings, key: paramiko.PKey) -> None:
@@ -263,7 +252,7 @@ class SshConnection:
             channel = self.transport.open_session(timeout=timeout)
         except (paramiko.SSHException, OSError, EOFError) as err:
             msg = f"cannot open a channel: {str(err) or type(err).__name__}"
-            raise SshFailure(UNREACHABLE, msg) from err
+            raise TransportError(msg, status=Status.UNREACHABLE) from err
         self._channels.add(channel)
         try:
             channel.exec_command(command)
@@ -271,7 +260,7 @@ class SshConnection:
         except (paramiko.SSHException, OSError, EOFError) as err:
             RUN.check()  # the cancellation closed the transport under us
             msg = f"connection lost: {str(err) or type(err).__name__}"
-            raise SshFailure(UNREACHABLE, msg) from err
+            raise TransportError(msg, status=Status.UNREACHABLE) from err
         finally:
             self._channels.discard(channel)
             if not channel.exit_status_ready():  # timed out, interrupted, bad output
@@ -280,8 +269,28 @@ class SshConnection:
         # paramiko reports -1 when the channel closed without an exit status.
         if done.returncode == -1 and not self.transport.is_active():
             msg = "connection lost before the command finished"
-            raise SshFailure(UNREACHABLE, msg)
+            raise TransportError(msg, status=Status.UNREACHABLE)
         return done
+
+
+@dataclass(frozen=True)
+class SshRunner:
+    """Run commands on a host's exec channels (sshd hands the line to the login shell)."""
+
+    connection: SshConnection
+
+    @property
+    def label(self) -> str:
+        """The host's name."""
+        return self.connection.settings.name
+
+    def run(
+        self, argv: Sequence[str], *, stdin: bytes, output: Output, timeout: float
+    ) -> Completed:
+        """Run argv, quoted for the remote shell, on a channel of its own."""
+        return self.connection.run(
+            shlex.join(argv), stdin=stdin, on_stdout=output.feed, timeout=timeout
+        )
 
 
 def _pump(
@@ -299,7 +308,7 @@ def _pump(
     while True:
         RUN.check()
         if time.monotonic() > deadline:
-            return Completed(None, tail.text(), timed_out=True)
+            return tail.completed(None, timed_out=True)
         busy = False
         if sent < len(stdin) and channel.send_ready():
             with contextlib.suppress(socket.timeout):
@@ -316,7 +325,7 @@ def _pump(
         drained = not (channel.recv_ready() or channel.recv_stderr_ready())
         ended = channel.eof_received or channel.closed
         if channel.exit_status_ready() and drained and ended:
-            return Completed(channel.recv_exit_status(), tail.text())
+            return tail.completed(channel.recv_exit_status())
         if channel.closed and not channel.exit_status_ready():
             msg = "channel closed without an exit status"
             raise EOFError(msg)
@@ -401,7 +410,7 @@ def _open_socket(
                 f"jump host {via.settings.name} cannot reach {settings.address}: "
                 f"{str(err) or type(err).__name__}"
             )
-            raise SshFailure(UNREACHABLE, msg) from err
+            raise TransportError(msg, status=Status.UNREACHABLE) from err
         return channel, None
     if settings.proxy_command:
         command = expand_proxy_command(
@@ -411,22 +420,19 @@ def _open_socket(
             port=settings.port,
             user=settings.user,
         )
-        try:
-            proxy = ProxyProcess(command, label=settings.name)
-        except ProxyCommandError as err:
-            raise SshFailure(UNREACHABLE, str(err)) from err
+        proxy = ProxyProcess(command, label=settings.name)
         return proxy.sock, proxy
     try:
         return _connect_tcp(settings.hostname, settings.port, timeout), None
     except socket.gaierror as err:
         msg = f"cannot resolve {settings.hostname}: {err.strerror}"
-        raise SshFailure(DNS, msg) from err
+        raise TransportError(msg, status=Status.DNS) from err
     except socket.timeout as err:
         msg = f"no answer from {settings.address} within {timeout:g}s"
-        raise SshFailure(TIMEOUT, msg) from err
+        raise TransportError(msg, status=Status.TIMEOUT) from err
     except OSError as err:
         msg = f"cannot connect to {settings.address}: {err.strerror or err}"
-        raise SshFailure(UNREACHABLE, msg) from err
+        raise TransportError(msg, status=Status.UNREACHABLE) from err
 
 
 def _handshake_failure(
@@ -436,7 +442,7 @@ def _handshake_failure(
     *,
     waited: float,
     limit: float,
-) -> Tuple[SshFailure, bool]:
+) -> Tuple[TransportError, bool]:
     """Name why the SSH handshake failed, and whether another try may help.
 
     Only a quick refusal (sshd's MaxStartups closing the connection) is worth a
@@ -445,13 +451,16 @@ def _handshake_failure(
     if proxy is not None:
         reason = proxy.failure()
         if reason is not None:
-            return SshFailure(UNREACHABLE, f"{settings.address}: {reason}"), False
+            failure = TransportError(
+                f"{settings.address}: {reason}", status=Status.UNREACHABLE
+            )
+            return failure, False
     text = str(err) or type(err).__name__
     if waited >= limit * 0.95:
         msg = f"no SSH handshake from {settings.address} within {limit:.3g}s ({text})"
-        return SshFailure(TIMEOUT, msg), False
+        return TransportError(msg, status=Status.TIMEOUT), False
     msg = f"SSH handshake with {settings.address} failed: {text}"
-    return SshFailure(UNREACHABLE, msg), True
+    return TransportError(msg, status=Status.UNREACHABLE), True
 
 
 def connect(
@@ -541,7 +550,7 @@ def _handshake(
             raise
         return transport, proxy
     msg = "no handshake attempted"  # pragma: no cover - the loop returns or raises
-    raise SshFailure(UNREACHABLE, msg)
+    raise TransportError(msg, status=Status.UNREACHABLE)
 
 
 def _authenticate(transport: paramiko.Transport, settings: SshSettings) -> None:
@@ -553,9 +562,9 @@ def _authenticate(transport: paramiko.Transport, settings: SshSettings) -> None:
             continue
         except (paramiko.SSHException, OSError, EOFError) as err:
             msg = f"authentication with {settings.address} failed: {err}"
-            raise SshFailure(UNREACHABLE, msg) from err
+            raise TransportError(msg, status=Status.UNREACHABLE) from err
         if transport.is_authenticated():
             return
     tried = f"{len(keys)} keys" if keys else "no keys (ssh-agent, IdentityFile)"
     msg = f"{settings.user}@{settings.address} refused our public keys (tried {tried})"
-    raise SshFailure(AUTH, msg)
+    raise TransportError(msg, status=Status.AUTH)

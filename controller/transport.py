@@ -1,6 +1,8 @@
-"""Run a command on a target: stdin in, stdout streamed to a sink, stderr kept short.
+"""Runners: run an argv with stdin, stream stdout to an Output, keep stderr short.
 
-This is the one place where OS errors of running a command become TransportError.
+A Runner is how a target is reached (here a local process; controller/sshrun.py
+an SSH exec channel; controller/inprocess.py the agent in this process).  This is
+the one place where OS errors of running a local command become TransportError.
 Both output pipes are drained together (a full stderr pipe must never stall the
 agent), and every run has a deadline after which our own child is killed.
 """
@@ -20,16 +22,25 @@ from dataclasses import dataclass
 from typing import IO
 from typing import Callable
 from typing import Deque
+from typing import FrozenSet
+from typing import List
 from typing import Optional
+from typing import Protocol
 from typing import Sequence
+from typing import Set
 
+from common.errors import LimitError
 from common.errors import TransportError
 from common.format import escape_text
+from common.schema import Snapshot
 from controller.cancel import RUN
+from controller.status import Status
 
 log = logging.getLogger(__name__)
 
 STDERR_LINES = 20  # what an error message quotes of a failed command's stderr
+ENTERED = "sockstat-entered:"  # controller/hops.py: an entering hop's stderr marker
+MAX_HOPS = 8  # markers recorded per command
 CHUNK = 1 << 16
 
 
@@ -40,6 +51,7 @@ class Completed:
     returncode: Optional[int]  # None when it was killed at its deadline
     stderr_tail: str
     timed_out: bool = False
+    entered: FrozenSet[str] = frozenset()  # labels of the hops that said they entered
 
     @property
     def last_error(self) -> str:
@@ -49,11 +61,15 @@ class Completed:
 
 
 class StderrTail:
-    """Keep the last lines of a stream, bounded, and log each one at DEBUG."""
+    """Keep the last lines of a stream, bounded, and log each one at DEBUG.
+
+    Hop markers (controller/hops.py ENTERED) are recorded, not kept as lines.
+    """
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.lines: Deque[str] = deque(maxlen=STDERR_LINES)
+        self.entered: Set[str] = set()
         self._partial = b""
 
     def feed(self, data: bytes) -> None:
@@ -65,7 +81,9 @@ class StderrTail:
 
     def _add(self, raw: bytes) -> None:
         line = raw[:1024].decode("utf-8", "backslashreplace").rstrip()
-        if line:
+        if line.startswith(ENTERED) and len(self.entered) < MAX_HOPS:
+            self.entered.add(line[len(ENTERED) :])
+        elif line:
             log.debug("%s: %s", self.label, line)
             self.lines.append(line)
 
@@ -75,6 +93,76 @@ class StderrTail:
             self._add(self._partial)
             self._partial = b""
         return "\n".join(self.lines)
+
+    def completed(self, returncode: Optional[int], *, timed_out: bool = False) -> Completed:
+        """Return how the command ended, with what its stderr said."""
+        text = self.text()
+        return Completed(returncode, text, timed_out, frozenset(self.entered))
+
+
+class Output(Protocol):
+    """Where a runner puts what came back on stdout."""
+
+    def feed(self, data: bytes) -> None:
+        """Take more stdout bytes; may raise to stop the command (bad output)."""
+
+    def accept(self, snapshots: List[Snapshot]) -> None:
+        """Take snapshots made in this process (controller/inprocess.py only)."""
+
+
+class Runner(Protocol):
+    """Runs an argv with stdin on a target and returns how it ended."""
+
+    @property
+    def label(self) -> str:
+        """The target's name in messages (a host)."""
+
+    def run(
+        self, argv: Sequence[str], *, stdin: bytes, output: Output, timeout: float
+    ) -> Completed:
+        """Run argv; raise TransportError when it cannot be run at all."""
+
+
+class TextOutput:
+    """Stdout of a plain command (zoneadm, a probe), kept up to ``limit`` bytes."""
+
+    def __init__(self, command: str, limit: int = 1 << 20) -> None:
+        self.command = command
+        self.limit = limit
+        self.chunks: List[bytes] = []
+        self.size = 0
+
+    def feed(self, data: bytes) -> None:
+        """Keep the bytes; a command that prints more than the limit is bad output."""
+        self.size += len(data)
+        if self.size > self.limit:
+            msg = f"{self.command} printed more than {self.limit} bytes"
+            raise LimitError(msg, limit="bytes")
+        self.chunks.append(data)
+
+    def accept(self, snapshots: List[Snapshot]) -> None:
+        """Refuse snapshots: a plain command has none."""
+        msg = f"{self.command} is not the agent"
+        raise TypeError(msg)
+
+    def text(self) -> str:
+        """Return what the command printed, decoded (undecodable bytes replaced)."""
+        return b"".join(self.chunks).decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class LocalRunner:
+    """Run commands on this host, each in a session of its own."""
+
+    label: str
+
+    def run(
+        self, argv: Sequence[str], *, stdin: bytes, output: Output, timeout: float
+    ) -> Completed:
+        """Run argv locally (see run_command)."""
+        return run_command(
+            argv, stdin=stdin, on_stdout=output.feed, timeout=timeout, label=self.label
+        )
 
 
 def _write_all(pipe: IO[bytes], data: bytes) -> None:
@@ -111,11 +199,12 @@ def run_command(
         )
     except OSError as err:
         msg = f"cannot run {argv[0]}: {err.strerror or err}"
-        raise TransportError(msg, target=label, argv=argv) from err
+        status = Status.AGENT_ERROR
+        raise TransportError(msg, status=status, target=label, argv=argv) from err
     stdin_pipe, stdout_pipe, stderr_pipe = proc.stdin, proc.stdout, proc.stderr
     if stdin_pipe is None or stdout_pipe is None or stderr_pipe is None:  # pragma: no cover
         msg = "subprocess pipes missing"
-        raise TransportError(msg, target=label, argv=argv)
+        raise TransportError(msg, status=Status.AGENT_ERROR, target=label, argv=argv)
     writer = threading.Thread(target=_write_all, args=(stdin_pipe, stdin), daemon=True)
     writer.start()
     tail = StderrTail(label)
@@ -128,7 +217,7 @@ def run_command(
                 left = deadline - time.monotonic()
                 if left <= 0:
                     _kill(proc)
-                    return Completed(None, tail.text(), timed_out=True)
+                    return tail.completed(None, timed_out=True)
                 for key, _ in selector.select(min(left, 1.0)):
                     data = os.read(key.fd, CHUNK)
                     if not data:
@@ -143,9 +232,9 @@ def run_command(
         code = proc.wait(max(0.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
         _kill(proc)
-        return Completed(None, tail.text(), timed_out=True)
+        return tail.completed(None, timed_out=True)
     writer.join(1.0)
-    return Completed(code, tail.text())
+    return tail.completed(code)
 
 
 def _killpg(proc: subprocess.Popen[bytes]) -> None:

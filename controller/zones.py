@@ -1,15 +1,15 @@
-"""Zones of a host: illumos zones (zoneadm/zlogin) or Linux network namespaces.
+"""Zones of a host: ``zoneadm list -p`` parsed, which zones to enter, -z patterns.
 
 On illumos a zone's sockets can only be read from inside it (the kernel filters the
-MIB by the caller's zone), so the agent is started there with ``zlogin``.  A zone's
-name always comes from what the controller listed and entered, never from an agent.
+MIB by the caller's zone), so the agent is started there with ``zlogin``
+(controller/hops.py).  A zone's name always comes from what the controller listed
+and entered, never from an agent.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-import shlex
 from dataclasses import dataclass
 from typing import List
 from typing import Optional
@@ -19,7 +19,7 @@ from typing import Tuple
 from common.errors import FleetError
 from common.errors import ParseError
 from common.format import escape_text
-from controller import results
+from controller.status import Status
 
 GLOBAL = "global"
 # zonecfg(8): a name starts with an alphanumeric and holds alphanumerics, "-", "_"
@@ -89,17 +89,17 @@ def valid_zone_name(name: str) -> bool:
     return ZONE_NAME.match(name) is not None
 
 
-def why_not_entered(zone: Zone) -> Optional[Tuple[str, str]]:
+def why_not_entered(zone: Zone) -> Optional[Tuple[Status, str]]:
     """Return (status, reason) when a listed zone must not be entered, else None."""
     if zone.state != "running":
-        return results.SKIPPED, f"zone is {zone.state}"
+        return Status.SKIPPED, f"zone is {zone.state}"
     if zone.brand in HARDWARE_VM_BRANDS:
         return (
-            results.SKIPPED,
+            Status.SKIPPED,
             f"hardware VM ({zone.brand}): its guest's sockets are not the zone's",
         )
     if not valid_zone_name(zone.name):
-        return results.ZONE_ENTRY_FAILED, f"invalid zone name {escape_text(zone.name)!r}"
+        return Status.ZONE_ENTRY_FAILED, f"invalid zone name {escape_text(zone.name)!r}"
     return None
 
 
@@ -119,26 +119,3 @@ def select_zones(names: Sequence[str], patterns: Optional[Sequence[str]]) -> Lis
             raise ZoneSelectionError(msg)
         chosen.update(matched)
     return [name for name in names if name in chosen]
-
-
-@dataclass(frozen=True)
-class Zlogin:
-    """The hop into an illumos zone."""
-
-    zone: str
-
-    @property
-    def label(self) -> str:
-        """How this hop appears in a target's label."""
-        return self.zone
-
-    def wrap(self, argv: Sequence[str]) -> List[str]:
-        """Return argv run inside the zone.
-
-        zlogin(1) joins its arguments into one string for the zone's shell, so the
-        inner argv is quoted here.  -Q suppresses the connection banners.
-        """
-        if not valid_zone_name(self.zone):
-            msg = f"invalid zone name {self.zone!r}"
-            raise ValueError(msg)
-        return ["zlogin", "-Q", self.zone, shlex.join(argv)]

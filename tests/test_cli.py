@@ -20,11 +20,13 @@ from common.schema import Owner
 from common.schema import Proto
 from common.schema import Snapshot
 from common.schema import Socket
-from controller.cli import build_filter
 from controller.cli import sockstat_command
+from controller.filters import Filter
+from controller.filters import select
 from controller.render import render_csv
 from controller.results import FleetResult
 from controller.results import TargetResult
+from controller.status import Status
 from tests.conftest import ROOT
 
 
@@ -231,10 +233,9 @@ def test_csv_cells_that_start_a_formula_are_quoted() -> None:
     sock = Socket(Proto.TCP, Family.INET, "stream", "LISTEN", "10.0.0.1", 80, None, None,
                   None, 1, 0, None, (owner,))  # fmt: skip
     snapshot = Snapshot("h", "@zone", "linux", "k", "1", 0.0, sockets=(sock,))
-    result = FleetResult([TargetResult("=host", "@zone", "ok", None, 0.0, snapshot)])
+    target = TargetResult("=host", "@zone", Status.OK, None, 0.0, snapshot)
     out = io.StringIO()
-    render_csv(result, build_filter(None, False, False, False, False, False, False, None),
-               out)  # fmt: skip
+    render_csv(select(FleetResult([target]), Filter.from_switches()), out)
     row = next(csv.DictReader(io.StringIO(out.getvalue())))
     assert row["host"] == "'=host"
     assert row["zone"] == "'@zone"

@@ -234,7 +234,7 @@ def test_illumos_zones_through_zlogin(
     first = next(c for c in calls if c[1] == "z0")
     assert first[0] == "-Q"
     assert len(first) == 3  # one quoted string for the zone's shell
-    assert first[2].startswith("/bin/sh -c ")
+    assert first[2].startswith("echo sockstat-entered:zone:z0 >&2; exec /bin/sh -c ")
 
 
 def test_illumos_global_zone_is_surveyed_in_place(

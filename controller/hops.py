@@ -1,0 +1,143 @@
+"""Hops: each wraps the argv of the layer inside it, as mitogen's ``via`` chains do.
+
+A target's argv is folded from the agent outwards: ``[AGENT, args...]``, then
+``Netns`` adds the agent's namespace arguments, ``Ship`` turns it into the
+zero-install boot command, ``Zlogin`` enters a zone, ``Become`` runs it as root.
+A hop that enters something (a zone, another user) says so on stderr once it has
+(a ``sockstat-entered:LABEL`` line), so a failure is put on the hop that refused,
+never guessed from what its error message says.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import FrozenSet
+from typing import List
+from typing import Optional
+from typing import Protocol
+from typing import Sequence
+from typing import Tuple
+
+from controller.payload import Payload
+from controller.status import Status
+from controller.transport import ENTERED
+from controller.zones import valid_zone_name
+
+AGENT = "sockstat-agent"  # argv[0] of the agent, before it is shipped or run in-process
+BECOME = {"sudo": ("sudo", "-n", "--"), "pfexec": ("pfexec",)}
+
+
+class Hop(Protocol):
+    """One layer between the runner and the agent."""
+
+    @property
+    def label(self) -> str:
+        """How the hop is named in messages and in its stderr marker."""
+
+    @property
+    def entry_status(self) -> Optional[Status]:
+        """The status of a target whose command this hop refused to enter, if any."""
+
+    def wrap(self, argv: Sequence[str]) -> List[str]:
+        """Return the argv that runs ``argv`` through this hop."""
+
+
+def fold(hops: Sequence[Hop], argv: Sequence[str]) -> List[str]:
+    """Apply hops, innermost first, to the agent's argv."""
+    folded = list(argv)
+    for hop in hops:
+        folded = hop.wrap(folded)
+    return folded
+
+
+def refusing_hop(hops: Sequence[Hop], entered: FrozenSet[str]) -> Optional[Hop]:
+    """Return the outermost entering hop that never said it entered, if any."""
+    for hop in reversed(hops):
+        if hop.entry_status is not None and hop.label not in entered:
+            return hop
+    return None
+
+
+def _announce(label: str) -> str:
+    return f"echo {ENTERED}{label} >&2"
+
+
+def _require_agent(argv: Sequence[str], hop: str) -> Tuple[str, ...]:
+    if not argv or argv[0] != AGENT:
+        msg = f"{hop} wraps the agent's own argv, not {list(argv)[:2]!r}"
+        raise ValueError(msg)
+    return tuple(argv[1:])
+
+
+@dataclass(frozen=True)
+class Netns:
+    """The agent's own arguments for several Linux network namespaces (one run)."""
+
+    paths: Tuple[str, ...]
+    label: str = "netns"
+    entry_status: Optional[Status] = None  # the agent reports each namespace itself
+
+    def wrap(self, argv: Sequence[str]) -> List[str]:
+        """Append ``--netns PATH`` per namespace to the agent's argv."""
+        args = _require_agent(argv, "Netns")
+        return [AGENT, *args, *(arg for path in self.paths for arg in ("--netns", path))]
+
+
+@dataclass(frozen=True)
+class Ship:
+    """The zero-install agent: a boot command that reads the payload from stdin."""
+
+    payload: Payload
+    label: str = "ship"
+    entry_status: Optional[Status] = None  # no Python is the agent output's status
+
+    def wrap(self, argv: Sequence[str]) -> List[str]:
+        """Return the boot command for the agent's arguments."""
+        return self.payload.argv(_require_agent(argv, "Ship"))
+
+
+@dataclass(frozen=True)
+class Zlogin:
+    """The hop into an illumos zone (zlogin(1) runs one string with the zone's shell)."""
+
+    zone: str
+    entry_status: Optional[Status] = Status.ZONE_ENTRY_FAILED
+
+    def __post_init__(self) -> None:
+        if not valid_zone_name(self.zone):
+            msg = f"invalid zone name {self.zone!r}"
+            raise ValueError(msg)
+
+    @property
+    def label(self) -> str:
+        """``zone:NAME``."""
+        return f"zone:{self.zone}"
+
+    def wrap(self, argv: Sequence[str]) -> List[str]:
+        """Return zlogin's argv; -Q suppresses its banners."""
+        inner = f"{_announce(self.label)}; exec {shlex.join(argv)}"
+        return ["zlogin", "-Q", self.zone, inner]
+
+
+@dataclass(frozen=True)
+class Become:
+    """Run as root with ``sudo -n`` (never prompts) or ``pfexec``."""
+
+    method: str
+    entry_status: Optional[Status] = Status.BECOME_FAILED
+
+    def __post_init__(self) -> None:
+        if self.method not in BECOME:
+            msg = f"unknown become method {self.method!r}; expected sudo or pfexec"
+            raise ValueError(msg)
+
+    @property
+    def label(self) -> str:
+        """``sudo`` or ``pfexec``."""
+        return self.method
+
+    def wrap(self, argv: Sequence[str]) -> List[str]:
+        """Return the prefixed argv, announcing itself once it runs as root."""
+        script = f'{_announce(self.label)}; exec "$@"'
+        return [*BECOME[self.method], "/bin/sh", "-c", script, "sh", *argv]

@@ -1,0 +1,312 @@
+"""Survey targets: a host's own zone, or each of its zones, through one path.
+
+A ``Target`` is a host and the zones it answers for, the runner that reaches the
+host (this process, a local process, an SSH channel) and the hops its agent runs
+through (controller/hops.py).  ``survey_target()`` runs any of them and judges
+what came back; ``survey_host()`` turns a host and the request into targets:
+this host's zone in-process, Linux namespaces in one agent run, illumos zones
+through zlogin, locally or over SSH alike.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import List
+from typing import Optional
+from typing import Sequence
+from typing import Tuple
+
+import msgpack
+
+from agent.netns import safe_name
+from common.errors import ParseError
+from common.errors import SchemaError
+from common.errors import TransportError
+from controller.agentio import AgentOutput
+from controller.agentio import judge
+from controller.cancel import RUN
+from controller.hops import AGENT
+from controller.hops import Hop
+from controller.hops import Netns
+from controller.hops import Ship
+from controller.hops import Zlogin
+from controller.hops import fold
+from controller.inprocess import InProcessRunner
+from controller.jobs import Clock
+from controller.jobs import run_jobs
+from controller.payload import FALLBACK_MARKER
+from controller.payload import Payload
+from controller.payload import build_payload
+from controller.request import SurveyRequest
+from controller.results import FleetResult
+from controller.results import TargetResult
+from controller.status import Status
+from controller.transport import Completed
+from controller.transport import LocalRunner
+from controller.transport import Runner
+from controller.transport import TextOutput
+from controller.zones import GLOBAL
+from controller.zones import parse_zoneadm
+from controller.zones import why_not_entered
+
+ILLUMOS = "sunos"
+# zoneadm(8) is in /usr/sbin, which a non-root login's PATH may lack.
+ZONEADM = ("/bin/sh", "-c", 'PATH="$PATH:/usr/sbin" exec zoneadm list -p')
+
+
+@dataclass(frozen=True)
+class Target:
+    """Zones answered by one agent run: where it runs, and the hops it runs through."""
+
+    host: str
+    zones: Tuple[str, ...]  # in the order the agent reports them
+    runner: Runner
+    hops: Tuple[Hop, ...] = ()  # innermost first
+
+    def argv(self, agent_args: Sequence[str]) -> List[str]:
+        """Return the argv the runner runs: the agent's, folded through the hops."""
+        return fold(self.hops, [AGENT, *agent_args])
+
+    @property
+    def stdin(self) -> bytes:
+        """The payload, when the agent is shipped; nothing otherwise."""
+        for hop in self.hops:
+            if isinstance(hop, Ship):
+                return hop.payload.stdin
+        return b""
+
+
+@dataclass(frozen=True)
+class Host:
+    """How a host is reached: one runner for its agent, one for plain commands."""
+
+    name: str
+    agent: Runner  # runs [AGENT, args...] once the agent hops are applied
+    shell: Runner  # runs plain commands (zoneadm) and shipped agents (zlogin)
+    ships: bool  # whether the agent must be shipped (not in this process)
+    become: Tuple[Hop, ...] = ()  # outermost hops of what must run as root
+    platform: Optional[str] = None  # sys.platform-like, None until probed
+    channels: int = 8  # zones surveyed at once
+
+
+class Survey:
+    """One run: the request, its deadline, the payload built at most once."""
+
+    def __init__(self, request: SurveyRequest) -> None:
+        self.request = request
+        self.clock = Clock(request.deadline)
+        self._payload: Optional[Payload] = None
+
+    @property
+    def payload(self) -> Payload:
+        """The zero-install agent, built on first use."""
+        if self._payload is None:
+            self._payload = build_payload()
+        return self._payload
+
+    def timeout(self) -> float:
+        """Seconds the next step may take: --timeout, within the run's deadline."""
+        return max(0.0, min(self.request.timeout, self.clock.left()))
+
+    def agent_hops(self, host: Host) -> Tuple[Hop, ...]:
+        """Return the hops of an agent in the host's own zone."""
+        if not host.ships:
+            return ()
+        return (Ship(self.payload), *host.become)
+
+
+def survey_target(target: Target, survey: Survey) -> List[TargetResult]:
+    """Run one target's agent and judge what came back: a result per zone."""
+    started = time.perf_counter()
+
+    def fail(status: Status, message: str) -> List[TargetResult]:
+        elapsed = time.perf_counter() - started
+        return [
+            TargetResult(target.host, z, status, message, elapsed) for z in target.zones
+        ]
+
+    if RUN.cancelled:
+        return fail(Status.INTERRUPTED, RUN.reason)
+    limit = survey.timeout()
+    if limit <= 0:
+        return fail(Status.TIMEOUT, "run deadline reached before this target started")
+    output = AgentOutput(survey.request.limits)
+    argv = target.argv(survey.request.query.to_args())
+    try:
+        completed = target.runner.run(
+            argv, stdin=target.stdin, output=output, timeout=limit
+        )
+    except SchemaError as err:  # the command was stopped: its output is not ours
+        output.error = err
+        completed = Completed(None, "")
+    except TransportError as err:
+        return fail(Status(err.status), str(err))
+    verdicts = judge(
+        output, completed, zones=len(target.zones), hops=target.hops, timeout=limit
+    )
+    elapsed = time.perf_counter() - started
+    found = []
+    for zone, (status, error, snapshot) in zip(target.zones, verdicts):
+        if snapshot is not None:
+            # The names come from the controller, never from what the agent claims.
+            snapshot.host, snapshot.zone = target.host, zone
+        found.append(TargetResult(target.host, zone, status, error, elapsed, snapshot))
+    return found
+
+
+def survey_local(survey: Survey, name: Optional[str] = None) -> FleetResult:
+    """Survey this host: its zone in this process, its zones as the request asks."""
+    name = name or socket.gethostname()
+    host = Host(
+        name,
+        agent=InProcessRunner(name),
+        shell=LocalRunner(name),
+        ships=False,
+        platform=local_platform(),
+        channels=survey.request.jobs,
+    )
+    return FleetResult(survey_host(host, survey))
+
+
+def survey_host(host: Host, survey: Survey) -> List[TargetResult]:
+    """Survey a host's own zone, or (with -Z/-z) each zone it has.
+
+    Raises ZoneSelectionError when -z matches none of its zones.
+    """
+    own = Target(host.name, (GLOBAL,), host.agent, survey.agent_hops(host))
+    if not survey.request.zones.enabled:
+        return survey_target(own, survey)
+    try:
+        platform = host.platform or probe_platform(host, survey)
+        if platform.startswith(ILLUMOS):
+            return survey_illumos_zones(host, survey)
+        return survey_namespaces(host, survey)
+    except TransportError as err:  # the zones could not even be listed
+        return [TargetResult(host.name, "*", Status(err.status), str(err))]
+
+
+def local_platform() -> str:
+    """Return this host's platform: where zoneadm exists, -Z means illumos zones."""
+    return ILLUMOS if shutil.which("zoneadm") else sys.platform
+
+
+def probe_platform(host: Host, survey: Survey) -> str:
+    """Ask the host what it runs (``uname -s``), as sys.platform spells it."""
+    text = run_text(host.shell, ["/bin/sh", "-c", "uname -s"], survey, what="uname -s")
+    return ILLUMOS if text.strip() == "SunOS" else "linux"
+
+
+def run_text(
+    runner: Runner,
+    argv: Sequence[str],
+    survey: Survey,
+    *,
+    what: str,
+    failure: Status = Status.AGENT_ERROR,
+) -> str:
+    """Run a plain command and return its stdout, or raise TransportError.
+
+    ``failure`` is the status when the command cannot run or exits non-zero.
+    """
+    output = TextOutput(what, survey.request.limits.max_stream_bytes)
+    try:
+        done = runner.run(argv, stdin=b"", output=output, timeout=survey.timeout())
+    except SchemaError as err:
+        raise TransportError(str(err), status=Status.BAD_OUTPUT) from None
+    except TransportError as err:
+        if err.status == Status.AGENT_ERROR:  # could not be started
+            raise TransportError(str(err), status=failure) from None
+        raise
+    if done.timed_out:
+        msg = f"{what} did not finish in time"
+        raise TransportError(msg, status=Status.TIMEOUT)
+    if done.returncode:
+        msg = f"{what} failed (exit {done.returncode}): {done.last_error}"
+        raise TransportError(msg, status=failure)
+    return output.text()
+
+
+def survey_namespaces(host: Host, survey: Survey) -> List[TargetResult]:
+    """Linux: list the namespaces with the agent, then dump them all in one run."""
+    hops = survey.agent_hops(host)
+    listing_argv = fold(hops, [AGENT, "--list-netns"])
+    output = TextOutput("the agent's --list-netns", survey.request.limits.max_stream_bytes)
+    stdin = Target(host.name, (), host.agent, hops).stdin
+    try:
+        done = host.agent.run(
+            listing_argv, stdin=stdin, output=output, timeout=survey.timeout()
+        )
+    except SchemaError as err:
+        raise TransportError(str(err), status=Status.BAD_OUTPUT) from None
+    data = b"".join(output.chunks)
+    if data.startswith(FALLBACK_MARKER) or (not data and done.returncode):
+        # No usable Python there: only the host's own zone, by its fallback.
+        return survey_target(Target(host.name, (GLOBAL,), host.agent, hops), survey)
+    listing = parse_netns_listing(data)
+    chosen = set(survey.request.zones.select([name for name, _ in listing]))
+    selected = [(name, path) for name, path in listing if name in chosen]
+    names = tuple(name for name, _ in selected)
+    netns = Netns(tuple(path for _, path in selected))
+    return survey_target(Target(host.name, names, host.agent, (netns, *hops)), survey)
+
+
+def parse_netns_listing(data: bytes) -> List[Tuple[str, str]]:
+    """Validate the agent's --list-netns answer: [(name, path)], names made safe.
+
+    ``-`` is the path of the namespace the agent runs in, named ``global``.
+    """
+    try:
+        obj = msgpack.unpackb(data, raw=False, max_str_len=4096, max_array_len=100_000)
+    except (ValueError, msgpack.UnpackException) as err:
+        msg = f"bad namespace listing: {err}"
+        raise TransportError(msg, status=Status.BAD_OUTPUT) from None
+    items = obj.get("namespaces") if isinstance(obj, dict) else None
+    if not isinstance(items, list):
+        msg = "bad namespace listing"
+        raise TransportError(msg, status=Status.BAD_OUTPUT)
+    listing = []
+    for item in items:
+        if not (isinstance(item, list) and len(item) == 4 and isinstance(item[0], str)):
+            msg = "bad namespace listing entry"
+            raise TransportError(msg, status=Status.BAD_OUTPUT)
+        if item[1] is None:
+            listing.append((GLOBAL, "-"))
+        elif isinstance(item[1], str):
+            listing.append((safe_name(item[0]), item[1]))
+    return listing
+
+
+def survey_illumos_zones(host: Host, survey: Survey) -> List[TargetResult]:
+    """illumos: zoneadm list, the global zone in place, the others through zlogin."""
+    listed = run_text(
+        host.shell, ZONEADM, survey, what="zoneadm list -p",
+        failure=Status.ZONE_ENTRY_FAILED,
+    )  # fmt: skip
+    try:
+        zones = parse_zoneadm(listed)
+    except ParseError as err:
+        raise TransportError(str(err), status=Status.BAD_OUTPUT) from None
+    by_name = {zone.name: zone for zone in zones}
+    chosen = survey.request.zones.select([zone.name for zone in zones])
+
+    def one(name: str) -> List[TargetResult]:
+        if name == GLOBAL:
+            hops = survey.agent_hops(host)
+            return survey_target(Target(host.name, (GLOBAL,), host.agent, hops), survey)
+        refused = why_not_entered(by_name[name])
+        if refused is not None:
+            return [TargetResult(host.name, name, refused[0], refused[1])]
+        hops = (Ship(survey.payload), Zlogin(name), *host.become)
+        return survey_target(Target(host.name, (name,), host.shell, hops), survey)
+
+    def interrupted(index: int) -> List[TargetResult]:
+        return [TargetResult(host.name, chosen[index], Status.INTERRUPTED, RUN.reason)]
+
+    jobs = [partial(one, name) for name in chosen]
+    found = run_jobs(jobs, host.channels, interrupted=interrupted)
+    return [result for zone in found for result in zone]
