@@ -146,10 +146,3 @@ def parse_cmdline(data: bytes, *, limit: int = MAX_ARGS) -> str:
     if len(text) > limit:
         text = f"{text[:limit]} [cut: {len(text) - limit} more characters]"
     return text
-
-
-def parse_socket_link(link: str) -> int | None:
-    """Return the inode of an fd link ``socket:[N]``, None for other files."""
-    if link.startswith("socket:[") and link.endswith("]"):
-        return int(link[8:-1])
-    return None

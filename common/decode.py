@@ -176,11 +176,6 @@ class StreamDecoder:
             raise SchemaError(msg)
         return self._done
 
-    @property
-    def complete(self) -> list[Snapshot]:
-        """The snapshots decoded so far."""
-        return self._done
-
     def _accept(self, obj: object) -> None:
         if self._header is None:
             self._header = _check_header(obj)

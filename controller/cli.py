@@ -61,8 +61,9 @@ Examples:
   sockstat -Z -l -i hosts.ini --limit web   every zone of the hosts in group web
 
 \b
-Exit status: 0 every target answered, 1 some failed, 2 usage error,
-3 no target answered.
+Exit status: 0 every target answered, 1 some failed, 2 usage error (or a
+target refused as bad-target), 3 no target answered, 74 output not written,
+130/143 interrupted (SIGINT/SIGTERM).
 """
 
 

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,12 +71,31 @@ def test_usage_errors_are_one_line_and_exit_2(args: list[str], message: str) -> 
     assert "Traceback" not in done.stderr
 
 
-def test_help_lists_every_option() -> None:
+def help_options(text: str) -> set[str]:
+    """The option names --help lists (each at the start of its entry)."""
+    found: set[str] = set()
+    for line in text.splitlines():
+        entry = re.match(r"  (-[^\s,]+(?:, -[^\s,]+)*)", line)
+        if entry:
+            found.update(entry.group(1).split(", "))
+    return found
+
+
+def test_help_and_readme_list_the_same_options() -> None:
+    """Every option of --help is in the README's Options table, and only those."""
     code, out, _ = invoke("-h")
     assert code == 0
-    for flag in ("-4", "-6", "-a", "-c", "-H", "-l", "-L", "-P", "-u", "-p", "-s", "-n",
-                 "--format", "Exit status"):  # fmt: skip
-        assert flag in out
+    shown = help_options(out)
+    assert {"-4", "-6", "-a", "-c", "-l", "-H", "-L", "-P", "-u", "-p", "-s", "-n",
+            "-Z", "-z", "-j", "--format"} <= shown  # fmt: skip
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Options") : readme.index("Neither `-l` nor `-c`")]
+    documented = set()
+    for row in table.splitlines()[2:]:
+        first = row.split("|")[1] if row.startswith("|") else ""
+        documented.update(re.findall(r"`(-[-\w]+)", first))
+    assert shown - {"--version"} == documented
+    assert "Exit status" in out
 
 
 def test_json_document_shape() -> None:

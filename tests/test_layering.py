@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +73,30 @@ def test_shipped_agent_starts_without_slow_modules() -> None:
     assert not (SLOW_TO_IMPORT & imported)
     (snapshot,) = decode_snapshots(done.stdout)
     assert not snapshot.errors
+
+
+ALLOWED = {
+    "agent": {"agent", "common", "msgpack"},
+    "common": {"common", "msgpack"},
+    "controller": {"agent", "common", "controller", "msgpack", "click", "paramiko", "yaml"},
+}
+
+
+def imported_tops(path: Path) -> set[str]:
+    """Every top-level name a module imports, at any depth (functions included)."""
+    tree = ast.parse(path.read_text(), str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_every_import_follows_the_layers(package: str) -> None:
+    """Statically, so an import inside a function cannot hide (house style 5.0)."""
+    for path in sorted((ROOT / package).glob("*.py")):
+        outside = imported_tops(path) - ALLOWED[package] - set(sys.stdlib_module_names)
+        assert not outside, f"{path.relative_to(ROOT)} imports {sorted(outside)}"

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.query import Query
 from common.schema import Family
 from common.schema import Owner
 from common.schema import Proto
@@ -159,12 +158,6 @@ def test_illumos_owner_differences_are_notes() -> None:
                         strict_owners=False)  # fmt: skip
     assert result.owner_diffs
     assert result.agree
-
-
-def test_query_of_check_has_no_unix() -> None:
-    from controller.check import QUERY  # noqa: PLC0415
-
-    assert Query(frozenset({Proto.TCP, Proto.UDP})) == QUERY
 
 
 def test_check_without_the_os_tool_says_so(tmp_path: Path) -> None:

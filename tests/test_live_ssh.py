@@ -200,7 +200,8 @@ def test_key_login_through_an_alias(fleet: Fleet, holder: Holder) -> None:
     assert holder.inode("tcp4_listen") in inodes(doc, "alpha")
     listener = next(s for s in doc["sockets"] if s["inode"] == holder.inode("tcp4_listen"))
     assert listener["owners"][0]["command"] == "sockholder"
-    assert "GSSAPIAuthentication" not in stderr or "ignoring gssapiauthentication" in stderr
+    # A directive sockstat does not act on is named once, in a warning.
+    assert stderr.count("ignoring gssapiauthentication") == 1, stderr
 
 
 def test_two_hosts_get_a_host_column(fleet: Fleet, holder: Holder) -> None:

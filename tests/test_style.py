@@ -6,9 +6,8 @@ import shutil
 import subprocess
 import sys
 
-import pytest
-
 from tests.conftest import ROOT
+from tests.conftest import require
 
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -17,8 +16,8 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
 
 def tool(name: str) -> str:
     path = shutil.which(name, path=str(ROOT / ".venv" / "bin")) or shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed (pip install -e '.[test]')")
+    require(path is not None, f"{name} is not installed (pip install -e '.[test]')")
+    assert path is not None
     return path
 
 
