@@ -19,8 +19,6 @@ from common.errors import FleetError
 from common.schema import Family
 from common.schema import Proto
 from common.schema import Snapshot
-from common.wire import new_packer
-from common.wire import write_snapshot
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
@@ -92,6 +90,7 @@ def parse_args(argv: list[str]) -> Arguments:
 def netns_listing() -> bytes:
     """Return the ``--list-netns`` answer: every namespace this agent can see."""
     from agent.netns import list_namespaces  # noqa: PLC0415 - Linux only
+    from common.wire import new_packer  # noqa: PLC0415 - the controller's in-process runs need none
 
     listing = [[n.name, n.path, n.inode, n.pid] for n in list_namespaces()]
     return new_packer()({"type": "sockstat-netns", "namespaces": listing})
@@ -110,6 +109,8 @@ def take_snapshots(args: Arguments) -> list[Snapshot]:
 
 def main(argv: list[str] | None = None) -> int:
     """Collect and write the snapshots asked for."""
+    from common.wire import write_snapshot  # noqa: PLC0415 - see netns_listing()
+
     args = parse_args(sys.argv[1:] if argv is None else argv)
     gc.disable()  # one short run building many small objects: nothing to collect
     out = sys.stdout.buffer

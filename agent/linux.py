@@ -166,7 +166,8 @@ class HelperScan:
     def __init__(self, names: list[str]) -> None:
         self.names = names
         self._proc: Popen[bytes] | None = None
-        source = _fdscan_source()
+        # Read only when needed: getting a module's source imports tokenize (~10 ms).
+        source = _fdscan_source() if names else None
         if names and source and sys.executable:
             import subprocess  # noqa: PLC0415 - start-up time matters on small hosts
 

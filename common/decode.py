@@ -12,6 +12,8 @@ import msgpack
 
 from common.errors import LimitError
 from common.errors import SchemaError
+from common.limits import DEFAULT_LIMITS
+from common.limits import Limits
 from common.schema import FAILURES
 from common.schema import SCHEMA_VERSION
 from common.schema import SOCK_TYPES
@@ -19,7 +21,6 @@ from common.schema import STATES
 from common.schema import Family
 from common.schema import Owner
 from common.schema import Proto
-from common.schema import Record
 from common.schema import Snapshot
 from common.schema import Socket
 from common.wire import HEADER
@@ -27,50 +28,14 @@ from common.wire import OWNER_FIELDS
 from common.wire import SOCKET_FIELDS
 from common.wire import TRAILER
 
-# Per shipped agent (a zone, or a host's namespaces), raised with --max-sockets and
-# --max-bytes: about 40 MiB of decoded records for one hostile target.
-DEFAULT_MAX_SOCKETS = 100_000
-DEFAULT_MAX_BYTES = 32 << 20
-
-
-class Limits(Record):
-    """Bounds on what one agent stream may make the controller hold.
-
-    The defaults keep one hostile target (a zone's root can stream valid records
-    without end) to about 40 MiB of decoded records (bench/hostile.py); real
-    zones stay far below them.  Command lines are cut by the agent
-    (agent/procfs.py MAX_ARGS) well under ``max_text``, so real data never
-    reaches it.
-    """
-
-    __slots__ = (
-        "max_messages",
-        "max_owners",
-        "max_record_bytes",
-        "max_sockets",
-        "max_stream_bytes",
-        "max_text",
-    )
-
-    def __init__(
-        self,
-        *,
-        max_stream_bytes: int = DEFAULT_MAX_BYTES,
-        max_record_bytes: int = 4 << 20,
-        max_sockets: int = DEFAULT_MAX_SOCKETS,
-        max_owners: int = 65_536,  # holders of one socket (a prefork server's listener)
-        max_text: int = 256 << 10,  # one string, in bytes: args, a unix path, a warning
-        max_messages: int = 1_000,  # warnings or errors in a trailer
-    ) -> None:
-        self.max_stream_bytes = max_stream_bytes
-        self.max_record_bytes = max_record_bytes
-        self.max_sockets = max_sockets
-        self.max_owners = max_owners
-        self.max_text = max_text
-        self.max_messages = max_messages
-
-
-DEFAULT_LIMITS = Limits()
+__all__ = [  # Limits too: the decoder's bounds, defined in common/limits.py
+    "Limits",
+    "Shared",
+    "StreamDecoder",
+    "decode_snapshot",
+    "decode_snapshots",
+    "socket_from_wire",
+]
 
 _PROTOS = {p.value: p for p in Proto}
 _FAMILIES = {f.value: f for f in Family}

@@ -3,31 +3,35 @@
 from __future__ import annotations
 
 import time
-from typing import List
-from typing import Optional
-from typing import Sequence
-from typing import Tuple
 
-from agent.netstat import parse_netstat
-from agent.ss import parse_ss
-from common.decode import DEFAULT_LIMITS
-from common.decode import Limits
-from common.decode import StreamDecoder
-from common.decode import socket_from_wire
 from common.errors import FleetError
 from common.errors import LimitError
 from common.errors import SchemaError
 from common.format import escape_text
+from common.limits import DEFAULT_LIMITS
+from common.limits import Limits
 from common.schema import AGENT_FAILED
 from common.schema import Snapshot
 from common.schema import Socket
-from common.wire import socket_to_wire
-from controller.hops import Hop
-from controller.hops import refusing_hop
-from controller.payload import FALLBACK_MARKER
 from controller.status import Status
 from controller.transport import Completed
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List
+    from typing import Optional
+    from typing import Sequence
+    from typing import Tuple
+
+    from common.decode import StreamDecoder
+    from controller.hops import Hop
+
+    # (status, error message, snapshot) of one zone
+    Verdict = Tuple[Status, Optional[str], Optional[Snapshot]]
+
+# The first line of a zone without Python: the discovery script (controller/payload.py)
+# says which tool listed its sockets instead.
+FALLBACK_MARKER = b"#sockstat-fallback "
 LIMIT_FLAGS = {"sockets": "--max-sockets", "bytes": "--max-bytes"}
 NO_TOOL_STATUS = 127  # the discovery script found neither Python nor ss/netstat
 
@@ -37,11 +41,25 @@ class AgentOutput:
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
-        self.decoder = StreamDecoder(limits)
+        self._decoder: Optional[StreamDecoder] = None
         self.head = b""
         self.fallback: Optional[bytearray] = None
         self.error: Optional[SchemaError] = None
         self.snapshots: List[Snapshot] = []
+
+    @property
+    def decoder(self) -> StreamDecoder:
+        """The stream's decoder, made (and msgpack imported) when bytes first come."""
+        if self._decoder is None:
+            from common.decode import StreamDecoder  # noqa: PLC0415 - in-process runs need none
+
+            self._decoder = StreamDecoder(self.limits)
+        return self._decoder
+
+    @property
+    def bytes_fed(self) -> int:
+        """How many stream bytes the decoder has been given."""
+        return 0 if self._decoder is None else self._decoder.bytes_fed
 
     def feed(self, data: bytes) -> None:
         """Take more stdout; a SchemaError means the agent's output is bad."""
@@ -51,7 +69,7 @@ class AgentOutput:
                 raise LimitError(msg, limit="bytes")
             self.fallback += data
             return
-        if not self.decoder.bytes_fed and len(self.head) < len(FALLBACK_MARKER):
+        if not self.bytes_fed and len(self.head) < len(FALLBACK_MARKER):
             self.head += data
             undecided = len(self.head) < len(FALLBACK_MARKER)
             if undecided and FALLBACK_MARKER.startswith(self.head):
@@ -75,10 +93,7 @@ class AgentOutput:
     @property
     def empty(self) -> bool:
         """Whether nothing at all came on stdout."""
-        return not (self.head or self.fallback or self.decoder.bytes_fed or self.snapshots)
-
-
-Verdict = Tuple[Status, Optional[str], Optional[Snapshot]]
+        return not (self.head or self.fallback or self.bytes_fed or self.snapshots)
 
 
 def judge(
@@ -130,6 +145,8 @@ def _judge_run(
         return Status.TIMEOUT, f"no complete answer within {timeout:g}s{detail}"
     code = completed.returncode
     if output.empty and code not in (0, None):
+        from controller.hops import refusing_hop  # noqa: PLC0415 - failures only
+
         hop = refusing_hop(hops, completed.entered)
         if hop is not None and hop.entry_status is not None:
             return hop.entry_status, f"{hop.label} refused (exit {code}){detail}"
@@ -164,6 +181,9 @@ def _judge_fallback(text: bytes, completed: Completed) -> Verdict:
     tool = escape_text(tool)
     if completed.returncode:
         return Status.AGENT_ERROR, f"{tool} failed (exit {completed.returncode})", None
+    from common.decode import socket_from_wire  # noqa: PLC0415 - the fallback only
+    from common.wire import socket_to_wire  # noqa: PLC0415
+
     try:
         parsed = parse_fallback(tool, body.decode("utf-8", "backslashreplace"))
         # The same field checks as an agent's stream: this text is as untrusted.
@@ -178,8 +198,12 @@ def _judge_fallback(text: bytes, completed: Completed) -> Verdict:
 def parse_fallback(tool: str, text: str) -> List[Socket]:
     """Parse the output of the tool the discovery script fell back to."""
     if tool.startswith("ss "):
+        from agent.ss import parse_ss  # noqa: PLC0415 - zones without Python only
+
         return parse_ss(text, source=tool)
     if tool.startswith("netstat -an"):
+        from agent.netstat import parse_netstat  # noqa: PLC0415
+
         return parse_netstat(text, source=tool)
     msg = f"no parser for {tool!r}"
     raise SchemaError(msg)

@@ -14,12 +14,15 @@ import signal
 import threading
 from collections.abc import Iterator
 from types import FrameType
-from typing import Callable
-from typing import Dict
-from typing import Optional
 
 from common.errors import TransportError
 from controller.status import Status
+
+TYPE_CHECKING = False  # typing is not imported at run time: start-up (issue #10)
+if TYPE_CHECKING:
+    from typing import Callable
+    from typing import Dict
+    from typing import Optional
 
 # How long the main thread waits for workers to wind down once cancelled; targets
 # still running after that are reported as interrupted anyway.

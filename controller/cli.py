@@ -1,54 +1,62 @@
-"""The ``sockstat`` command line."""
+"""The ``sockstat`` command line.
+
+argparse (the stdlib's), not click: an idle ``sockstat`` must start about as fast as
+``ss``, and importing click took longer than sockstat's whole collection on a small
+host (issue #10, bench/RESULTS.md).  Everything the common case does not need
+(SSH, inventories, JSON, CSV) is imported only by the runs that use it.
+"""
 
 from __future__ import annotations
 
+import argparse
 import gc
-import logging
 import os
 import sys
-from typing import Callable
-from typing import FrozenSet
-from typing import List
-from typing import Optional
-from typing import Sequence
-from typing import Tuple
 
-import click
-
-from common.decode import DEFAULT_MAX_BYTES
-from common.decode import DEFAULT_MAX_SOCKETS
-from common.decode import Limits
 from common.errors import ConfigError
+from common.errors import FleetError
 from common.format import escape_text
-from common.schema import Proto
-from controller import render
+from common.limits import DEFAULT_MAX_BYTES
+from common.limits import DEFAULT_MAX_SOCKETS
+from common.limits import Limits
+from controller import logs
 from controller.cancel import RUN
 from controller.cancel import install_handlers
 from controller.filters import Filter
 from controller.filters import select
-from controller.inventory import HostSpec
-from controller.inventory import InventoryError
-from controller.inventory import limit_hosts
-from controller.inventory import load_inventory
-from controller.inventory import parse_target
-from controller.options import ByteSize
-from controller.options import PortList
-from controller.options import ProtocolList
-from controller.options import Seconds
+from controller.options import byte_size
+from controller.options import count
+from controller.options import port_list
+from controller.options import positive
+from controller.options import protocol_list
+from controller.options import seconds
 from controller.request import SshOptions
 from controller.request import SurveyRequest
 from controller.request import ZoneSelection
+from controller.request import ZoneSelectionError
 from controller.results import EXIT_OK
 from controller.results import EXIT_OUTPUT
 from controller.results import EXIT_USAGE
 from controller.results import FleetResult
-from controller.survey import Survey
-from controller.survey import survey_local
-from controller.zones import ZoneSelectionError
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+    from typing import List
+    from typing import NoReturn
+    from typing import Optional
+    from typing import Sequence
 
-EPILOG = """\b
+    from controller.inventory import HostSpec
+
+
+FORMATS = ("table", "json", "jsonl", "csv", "msgpack")
+DESCRIPTION = """\
+List open sockets with the process behind each one.
+
+TARGET is a host to survey over SSH: host, user@host, user@host:port or an
+ssh_config alias; "local" is this host.  Without targets (or -i), this host."""
+EPILOG = """\
 Examples:
   sockstat                 TCP and UDP sockets of this host, with their processes
   sockstat -l              only sockets without a peer (listeners, unconnected UDP)
@@ -60,11 +68,112 @@ Examples:
   sockstat web1 root@db1:2222 -l       listeners of two hosts over SSH
   sockstat -Z -l -i hosts.ini --limit web   every zone of the hosts in group web
 
-\b
 Exit status: 0 every target answered, 1 some failed, 2 usage error (or a
 target refused as bad-target), 3 no target answered, 74 output not written,
-130/143 interrupted (SIGINT/SIGTERM).
-"""
+130/143 interrupted (SIGINT/SIGTERM)."""
+
+
+class UsageError(FleetError):
+    """A bad command line: one line on stderr, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors raised (one line) instead of printed with usage."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise UsageError with argparse's message."""
+        raise UsageError(message)
+
+
+def version() -> str:
+    """Return the installed sockstat's version."""
+    from importlib.metadata import PackageNotFoundError  # noqa: PLC0415 - --version only
+    from importlib.metadata import version as installed  # noqa: PLC0415
+
+    try:
+        return installed("sockstat")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+HELP_WIDTH = [80]  # the terminal's, asked only when help is shown
+
+
+def help_formatter(prog: str) -> argparse.HelpFormatter:
+    """Return the help formatter, with a width given.
+
+    argparse makes a formatter for every add_argument() and, without a width,
+    imports shutil to ask the terminal's (bz2 and lzma come with it): a cost
+    every run would pay for a help text it rarely shows.
+    """
+    return argparse.RawDescriptionHelpFormatter(prog, width=HELP_WIDTH[0])
+
+
+def build_parser() -> Parser:
+    """Return the parser of sockstat's flags: the seed's, then the fleet's."""
+    parser = Parser(
+        prog="sockstat",
+        usage="sockstat [OPTIONS] [TARGET]...",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=help_formatter,
+        add_help=False,
+    )
+    add = parser.add_argument
+    add("-4", dest="inet4", action="store_true", help="show IPv4 sockets")
+    add("-6", dest="inet6", action="store_true", help="show IPv6 sockets")
+    add("-a", dest="show_args", action="store_true", help="show process arguments (ARGS)")
+    add("-c", dest="connected", action="store_true", help="sockets with a peer (connected)")
+    add("-l", dest="listening", action="store_true", help="sockets without a peer")
+    add("-H", dest="no_header", action="store_true", help="no header line")
+    add("-L", dest="hide_loopback", action="store_true", help="hide loopback addresses")
+    add("-P", dest="protocols", type=protocol_list, metavar="PROTOCOLS",
+        help="comma list of tcp, udp, unix (default: tcp,udp)")  # fmt: skip
+    add("-u", dest="unix", action="store_true", help="also show unix sockets")
+    add("-p", dest="ports", type=port_list, metavar="PORTS",
+        help="only these local or remote ports (22,80,8000-8100)")  # fmt: skip
+    add("-s", dest="show_state", action="store_true", help="show the socket state")
+    add("-n", dest="numeric", action="store_true", help="uids, not user names")
+    add("--format", dest="output_format", choices=FORMATS, default="table",
+        help="output format (default: table)")  # fmt: skip
+    add("-Z", dest="all_zones", action="store_true", help="every zone; ZONE column")
+    add("-z", dest="zone_patterns", action="append", default=[], metavar="ZONE",
+        help="these zones (repeatable; shell globs like 'web*')")  # fmt: skip
+    add("-j", "--jobs", type=count, default=8, metavar="N",
+        help="targets surveyed at once (default: 8)")  # fmt: skip
+    add("--timeout", type=seconds, default=30.0, metavar="SECONDS",
+        help="limit for one target (default: 30)")  # fmt: skip
+    add("--deadline", type=seconds, default=300.0, metavar="SECONDS",
+        help="limit for the whole run (default: 300)")  # fmt: skip
+    add(
+        "--max-sockets",
+        type=positive,
+        default=DEFAULT_MAX_SOCKETS,
+        metavar="N",
+        help="most sockets one shipped agent may report (default: %(default)s)",
+    )
+    add("--max-bytes", type=byte_size, default=DEFAULT_MAX_BYTES, metavar="SIZE",
+        help="most output one shipped agent may send (K, M, G; default: 32M)")  # fmt: skip
+    add("-i", dest="inventory", metavar="FILE",
+        help="hosts: a plain list, or an Ansible INI or YAML inventory")  # fmt: skip
+    add("--limit", metavar="PATTERN", help="only these inventory hosts or groups")
+    add("-F", dest="ssh_config", metavar="FILE",
+        help="ssh_config file (default: ~/.ssh/config)")  # fmt: skip
+    add("--accept-new", action="store_true",
+        help="trust unknown host keys on first use (never a changed one)")  # fmt: skip
+    add("--become", choices=("sudo", "pfexec"),
+        help="run the agent as root with sudo -n or pfexec (never prompts)")  # fmt: skip
+    add(
+        "--check",
+        action="store_true",
+        help="compare this zone's listing with ss or netstat (0: they agree)",
+    )
+    add("-v", "--verbose", action="count", default=0, help="more messages on stderr")
+    add("-q", "--quiet", action="count", default=0, help="fewer messages (no warnings)")
+    add("--version", action="store_true", help="show the version and exit")
+    add("-h", "--help", action="store_true", help="show this help and exit")
+    add("targets", nargs="*", metavar="TARGET", help=argparse.SUPPRESS)
+    return parser
 
 
 def select_hosts(
@@ -74,273 +183,108 @@ def select_hosts(
     if not targets and inventory is None:
         if limit:
             msg = "--limit needs an inventory (-i)"
-            raise click.BadParameter(msg, param_hint="'--limit'")
+            raise UsageError(msg)
         return None
+    from controller.inventory import InventoryError  # noqa: PLC0415 - hosts only
+    from controller.inventory import limit_hosts  # noqa: PLC0415
+    from controller.inventory import load_inventory  # noqa: PLC0415
+    from controller.inventory import parse_target  # noqa: PLC0415
+
     try:
         specs = [parse_target(t) for t in targets]
         if inventory is not None:
             specs += limit_hosts(load_inventory(inventory), limit)
     except InventoryError as err:
-        hint = "'-i'" if inventory else "TARGET"
-        raise click.BadParameter(str(err), param_hint=hint) from None
+        hint = "-i" if inventory else "TARGET"
+        msg = f"argument {hint}: {err}"
+        raise UsageError(msg) from None
     if not specs:
-        msg = f"no host matches {limit!r}"
-        raise click.BadParameter(msg, param_hint="'--limit'")
+        msg = f"argument --limit: no host matches {limit!r}"
+        raise UsageError(msg)
     return specs
-
-
-class SafeFormatter(logging.Formatter):
-    """One line per record, every control character escaped.
-
-    Messages quote what zones and hosts said (warnings, stderr lines, names): an
-    escape sequence, a carriage return or a newline with a fake ``sockstat:`` line
-    after it must reach the terminal as visible text, never as control.
-    """
-
-    def format(self, record: logging.LogRecord) -> str:
-        """Return the record as one escaped line (a traceback as escaped lines)."""
-        line = "sockstat: " + escape_text(record.getMessage())
-        if record.exc_info:  # only logged at DEBUG (-vv), for bug reports
-            trace = self.formatException(record.exc_info)
-            line += "".join(f"\nsockstat:   {escape_text(t)}" for t in trace.splitlines())
-        return line
-
-
-def configure_logging(verbose: int, quiet: int) -> None:
-    """Send log records to stderr at the level -v/-q ask for, escaped."""
-    level = logging.WARNING + 10 * (quiet - verbose)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(SafeFormatter())
-    logging.basicConfig(
-        level=max(logging.DEBUG, min(level, logging.CRITICAL)), handlers=[handler]
-    )
-    # paramiko logs whole tracebacks (and the server's banner text) for failures
-    # sockstat already reports as a host status in one line.
-    logging.getLogger("paramiko").setLevel(logging.CRITICAL + 1)
 
 
 def report_targets(result: FleetResult) -> None:
     """Log agent warnings and one line per failed target on stderr."""
-    for target in result.targets:
+    for target in result.targets if logs.warnings_enabled() else ():
         if target.snapshot is not None and not target.failed:
             for warning in target.snapshot.warnings:
-                log.warning("%s: %s", target.label, warning)
+                logs.get(__name__).warning("%s: %s", target.label, warning)
     for target in result.failures:
-        log.error("%s: %s: %s", target.label, target.status, target.error)
+        logs.get(__name__).error("%s: %s: %s", target.label, target.status, target.error)
 
 
-@click.command(
-    "sockstat",
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog=EPILOG,
-)
-@click.option("-4", "inet4", is_flag=True, help="Show IPv4 sockets.")
-@click.option("-6", "inet6", is_flag=True, help="Show IPv6 sockets.")
-@click.option(
-    "-a", "show_args", is_flag=True, help="Show the full process arguments (ARGS)."
-)
-@click.option("-c", "connected", is_flag=True, help="Show sockets with a peer (connected).")
-@click.option(
-    "-l", "listening", is_flag=True, help="Show sockets without a peer (listening)."
-)
-@click.option("-H", "no_header", is_flag=True, help="Do not print the header line.")
-@click.option(
-    "-L", "hide_loopback", is_flag=True, help="Hide sockets on loopback addresses."
-)
-@click.option(
-    "-P",
-    "protocols",
-    type=ProtocolList(),
-    metavar="PROTOCOLS",
-    help="Comma list of tcp, udp, unix (default: tcp,udp).",
-)
-@click.option("-u", "unix", is_flag=True, help="Also show unix sockets.")
-@click.option(
-    "-p",
-    "ports",
-    type=PortList(),
-    metavar="PORTS",
-    help="Only these local or remote ports.",
-)
-@click.option("-s", "show_state", is_flag=True, help="Show the socket state (STATE).")
-@click.option("-n", "numeric", is_flag=True, help="Show uids, not user names.")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(render.FORMATS),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
-@click.option(
-    "-Z", "all_zones", is_flag=True, help="Survey every running zone; ZONE column."
-)
-@click.option(
-    "-z",
-    "zone_patterns",
-    multiple=True,
-    metavar="ZONE",
-    help="Survey these zones (repeatable; shell-style globs like 'web*').",
-)
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(1, 256),
-    default=8,
-    show_default=True,
-    help="Targets surveyed at once.",
-)
-@click.option(
-    "--timeout",
-    type=Seconds(),
-    default=30.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Limit for one target.",
-)
-@click.option(
-    "--deadline",
-    type=Seconds(),
-    default=300.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Limit for the whole run.",
-)
-@click.option(
-    "--max-sockets",
-    type=click.IntRange(min=1),
-    default=DEFAULT_MAX_SOCKETS,
-    show_default=True,
-    metavar="N",
-    help="Most sockets one shipped agent may report; more is bad-output.",
-)
-@click.option(
-    "--max-bytes",
-    type=ByteSize(),
-    default=DEFAULT_MAX_BYTES,
-    show_default="32M",
-    metavar="SIZE",
-    help="Most output one shipped agent may send (K, M, G suffixes).",
-)
-@click.option(
-    "-i",
-    "inventory",
-    metavar="FILE",
-    help="Hosts to survey: a plain list, or an Ansible INI or YAML inventory.",
-)
-@click.option("--limit", metavar="PATTERN", help="Only these inventory hosts or groups.")
-@click.option(
-    "-F", "ssh_config", metavar="FILE", help="ssh_config file (default ~/.ssh/config)."
-)
-@click.option(
-    "--accept-new",
-    is_flag=True,
-    help="Trust unknown host keys on first use (recorded in ~/.ssh/known_hosts.sockstat); "
-    "a changed key is still refused.",
-)
-@click.option(
-    "--become",
-    type=click.Choice(["sudo", "pfexec"]),
-    help="Run the agent as root with sudo -n or pfexec (never prompts).",
-)
-@click.option(
-    "--check",
-    is_flag=True,
-    help="Compare this zone's listing with the OS's own tool (ss, netstat) and "
-    "show the differences; exit 0 when they agree.",
-)
-@click.option("-v", "--verbose", count=True, help="More messages on stderr.")
-@click.argument("targets", nargs=-1, metavar="[TARGET]...")
-@click.option("-q", "--quiet", count=True, help="Fewer messages on stderr (no warnings).")
-@click.version_option(package_name="sockstat", message="%(prog)s %(version)s")
-def sockstat_command(
-    inet4: bool,
-    inet6: bool,
-    show_args: bool,
-    connected: bool,
-    listening: bool,
-    no_header: bool,
-    hide_loopback: bool,
-    protocols: Optional[FrozenSet[Proto]],
-    unix: bool,
-    ports: Optional[FrozenSet[int]],
-    show_state: bool,
-    numeric: bool,
-    output_format: str,
-    all_zones: bool,
-    zone_patterns: Tuple[str, ...],
-    jobs: int,
-    timeout: float,
-    deadline: float,
-    max_sockets: int,
-    max_bytes: int,
-    inventory: Optional[str],
-    limit: Optional[str],
-    ssh_config: Optional[str],
-    accept_new: bool,
-    become: Optional[str],
-    check: bool,
-    verbose: int,
-    quiet: int,
-    targets: Tuple[str, ...],
-) -> int:
-    """List open sockets with the process behind each one.
+def run(argv: Sequence[str]) -> int:
+    """Parse the command line, survey, write the output; return the exit status."""
+    parser = build_parser()
+    opts = parser.parse_intermixed_args(argv)
+    if opts.help:
+        import shutil  # noqa: PLC0415 - see help_formatter()
 
-    TARGET is a host to survey over SSH: host, user@host, user@host:port or an
-    ssh_config alias; "local" is this host.  Without targets (or -i), this host.
-    """
-    configure_logging(verbose, quiet)
-    if check:
-        if targets or inventory or all_zones or zone_patterns:
+        HELP_WIDTH[0] = shutil.get_terminal_size().columns
+        parser.print_help()
+        return EXIT_OK
+    if opts.version:
+        print(f"sockstat {version()}")
+        return EXIT_OK
+    # SSH, --check and -v runs set logging up now (paramiko logs); the rest only
+    # when a message comes (controller/logs.py).
+    logs.configure(opts.verbose, opts.quiet, now=bool(opts.targets or opts.inventory))
+    if opts.check:
+        if opts.targets or opts.inventory or opts.all_zones or opts.zone_patterns:
             msg = "--check compares this host's own zone only: no TARGET, -i, -Z or -z"
-            raise click.UsageError(msg)
+            raise UsageError(msg)
         from controller.check import run_check  # noqa: PLC0415
 
         return run_check(sys.stdout)
-    if output_format == "msgpack" and sys.stdout.isatty():
+    if opts.output_format == "msgpack" and sys.stdout.isatty():
         msg = "refusing to write binary msgpack to a terminal; redirect stdout to a file"
-        raise click.UsageError(msg)
+        raise UsageError(msg)
     filt = Filter.from_switches(
-        protocols=protocols, unix=unix, inet4=inet4, inet6=inet6, listening=listening,
-        connected=connected, hide_loopback=hide_loopback, ports=ports,
+        protocols=opts.protocols, unix=opts.unix, inet4=opts.inet4, inet6=opts.inet6,
+        listening=opts.listening, connected=opts.connected,
+        hide_loopback=opts.hide_loopback, ports=opts.ports,
     )  # fmt: skip
-    specs = select_hosts(targets, inventory, limit)
+    specs = select_hosts(opts.targets, opts.inventory, opts.limit)
     request = SurveyRequest(
         query=filt.query,
-        zones=ZoneSelection(every=all_zones, patterns=zone_patterns),
+        zones=ZoneSelection(every=opts.all_zones, patterns=tuple(opts.zone_patterns)),
         hosts=None if specs is None else tuple(specs),
-        jobs=jobs,
-        host_jobs=jobs,
-        timeout=timeout,
-        deadline=deadline,
-        limits=Limits(max_sockets=max_sockets, max_stream_bytes=max_bytes),
-        ssh=SshOptions(config_path=ssh_config, accept_new=accept_new, become=become),
+        jobs=opts.jobs,
+        host_jobs=opts.jobs,
+        timeout=opts.timeout,
+        deadline=opts.deadline,
+        limits=Limits(max_sockets=opts.max_sockets, max_stream_bytes=opts.max_bytes),
+        ssh=SshOptions(
+            config_path=opts.ssh_config, accept_new=opts.accept_new, become=opts.become
+        ),
     )
     install_handlers()
     result = run_survey(request)
     report_targets(result)
     shown = select(result, filt)
-    zone_column = request.zones.enabled
     host_column = specs is not None and len({t.host for t in result.targets}) > 1
-    stdout = sys.stdout
 
     def write() -> None:
-        if output_format == "table":
-            opts = render.TableOptions(
-                header=not no_header,
-                args=show_args,
-                state=show_state,
-                numeric=numeric,
-                zone_column=zone_column,
+        from controller import render  # noqa: PLC0415 - after the survey, off its clock
+
+        stdout = sys.stdout
+        if opts.output_format == "table":
+            table = render.TableOptions(
+                header=not opts.no_header,
+                args=opts.show_args,
+                state=opts.show_state,
+                numeric=opts.numeric,
+                zone_column=request.zones.enabled,
                 host_column=host_column,
             )
-            render.render_table(shown, stdout, opts)
-        elif output_format == "json":
+            render.render_table(shown, stdout, table)
+        elif opts.output_format == "json":
             render.render_json(shown, stdout)
-        elif output_format == "jsonl":
+        elif opts.output_format == "jsonl":
             render.render_jsonl(shown, stdout)
-        elif output_format == "csv":
-            render.render_csv(shown, stdout, header=not no_header)
+        elif opts.output_format == "csv":
+            render.render_csv(shown, stdout, header=not opts.no_header)
         else:
             render.render_msgpack(shown, stdout.buffer)
         stdout.flush()
@@ -353,17 +297,23 @@ def sockstat_command(
 
 def run_survey(request: SurveyRequest) -> FleetResult:
     """Survey this host or the hosts asked for; configuration errors are usage errors."""
+    from controller.survey import Survey  # noqa: PLC0415 - after the usage checks
+
     survey = Survey(request)
     try:
         if request.hosts is None:
+            from controller.survey import survey_local  # noqa: PLC0415
+
             return survey_local(survey)
         from controller.fleet import survey_hosts  # noqa: PLC0415 - SSH only when used
 
         return survey_hosts(list(request.hosts), survey)
     except ZoneSelectionError as err:
-        raise click.BadParameter(str(err), param_hint="'-z'") from None
+        msg = f"argument -z: {err}"
+        raise UsageError(msg) from None
     except ConfigError as err:
-        raise click.BadParameter(str(err), param_hint="'-F'") from None
+        msg = f"argument -F: {err}"
+        raise UsageError(msg) from None
 
 
 def write_output(write: Callable[[], None]) -> Optional[int]:
@@ -381,7 +331,8 @@ def write_output(write: Callable[[], None]) -> Optional[int]:
         return EXIT_OK
     except OSError as err:
         _stdout_to_devnull()
-        log.error("cannot write the output: %s", err.strerror or err)  # noqa: TRY400 - one line
+        message = err.strerror or str(err)
+        logs.get(__name__).error("cannot write the output: %s", message)
         return EXIT_OUTPUT
     return None
 
@@ -392,30 +343,21 @@ def _stdout_to_devnull() -> None:
     os.close(devnull)
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: Optional[List[str]] = None) -> None:
     """Run sockstat; usage errors are one line on stderr and exit status 2."""
     # A short-lived process building many small objects: the cyclic collector
     # would only rescan them (about a tenth of the run at 60,000 sockets).
     gc.disable()
     try:
-        code: object = sockstat_command.main(
-            argv, prog_name="sockstat", standalone_mode=False
-        )
-        if RUN.cancelled:
-            # Workers blocked in a DNS lookup or a handshake are not waited for:
-            # what was collected is printed; exit within about a second.
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code if isinstance(code, int) else RUN.exit_code)
-    except click.UsageError as err:
+        code = run(sys.argv[1:] if argv is None else argv)
+    except UsageError as err:
         # The message may quote zone names a zoneadm listed: escaped, one line.
-        click.echo(f"sockstat: {escape_text(err.format_message())}", err=True)
+        print(f"sockstat: {escape_text(str(err))}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
-    except click.Abort:
-        click.echo("sockstat: aborted", err=True)
-        sys.exit(130)
-    except BrokenPipeError:
-        # `sockstat | head`: the reader left; not an error worth a traceback.
-        sys.stderr.close()
-        sys.exit(0)
-    sys.exit(code if isinstance(code, int) else 0)
+    if RUN.cancelled:
+        # Workers blocked in a DNS lookup or a handshake are not waited for:
+        # what was collected is printed; exit within about a second.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
-from typing import Dict
-from typing import FrozenSet
-from typing import Iterator
-from typing import List
-from typing import Optional
-from typing import Tuple
 
 from agent.query import Query
 from common.schema import Family
 from common.schema import Proto
-from common.schema import Socket
-from controller.results import FleetResult
-from controller.results import TargetResult
+from common.schema import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time: start-up (issue #10)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from collections.abc import Iterator
+
+    from common.schema import Socket
+    from controller.results import FleetResult
+    from controller.results import TargetResult
 
 
 @lru_cache(maxsize=4096)
-def is_loopback(address: Optional[str]) -> bool:
+def is_loopback(address: str | None) -> bool:
     """Whether an address is in 127.0.0.0/8 or is ::1 (v4-mapped loopback too)."""
     if not address:
         return False
@@ -35,29 +34,46 @@ def is_loopback(address: Optional[str]) -> bool:
     return bool((mapped or ip).is_loopback)
 
 
-@dataclass(frozen=True)
-class Filter:
+class Filter(Record):
     """Which sockets the user asked to see."""
 
-    protocols: FrozenSet[Proto]
-    families: FrozenSet[Family]
-    listening: bool = True  # sockets without a peer
-    connected: bool = True  # sockets with a peer
-    hide_loopback: bool = False
-    ports: Optional[FrozenSet[int]] = None
+    __slots__ = (
+        "connected",
+        "families",
+        "hide_loopback",
+        "listening",
+        "ports",
+        "protocols",
+    )
+
+    def __init__(
+        self,
+        protocols: frozenset[Proto],
+        families: frozenset[Family],
+        listening: bool = True,  # sockets without a peer
+        connected: bool = True,  # sockets with a peer
+        hide_loopback: bool = False,
+        ports: frozenset[int] | None = None,
+    ) -> None:
+        self.protocols = protocols
+        self.families = families
+        self.listening = listening
+        self.connected = connected
+        self.hide_loopback = hide_loopback
+        self.ports = ports
 
     @classmethod
     def from_switches(
         cls,
         *,
-        protocols: Optional[FrozenSet[Proto]] = None,
+        protocols: frozenset[Proto] | None = None,
         unix: bool = False,
         inet4: bool = False,
         inet6: bool = False,
         listening: bool = False,
         connected: bool = False,
         hide_loopback: bool = False,
-        ports: Optional[FrozenSet[int]] = None,
+        ports: frozenset[int] | None = None,
     ) -> Filter:
         """Turn the seed's switches into a Filter (the seed's defaults where none)."""
         chosen = set(protocols or (Proto.TCP, Proto.UDP))
@@ -127,16 +143,16 @@ class Selection:
     Made once by select(), before rendering: renderers only write rows.
     """
 
-    def __init__(self, groups: List[Tuple[TargetResult, List[Socket]]]) -> None:
+    def __init__(self, groups: list[tuple[TargetResult, list[Socket]]]) -> None:
         self.groups = groups
 
     @property
-    def targets(self) -> List[TargetResult]:
+    def targets(self) -> list[TargetResult]:
         """Every target, answered or not."""
         return [target for target, _ in self.groups]
 
     @property
-    def rows(self) -> Iterator[Tuple[TargetResult, Socket]]:
+    def rows(self) -> Iterator[tuple[TargetResult, Socket]]:
         """(target, socket) for every shown socket, target by target."""
         for target, sockets in self.groups:
             for sock in sockets:
@@ -144,13 +160,13 @@ class Selection:
 
     def by_target(
         self, *, answered: bool = False
-    ) -> Iterator[Tuple[TargetResult, List[Socket]]]:
+    ) -> Iterator[tuple[TargetResult, list[Socket]]]:
         """(target, shown sockets) per target with rows (with ``answered``: per answer)."""
         for target, sockets in self.groups:
             if sockets or (answered and target.snapshot is not None):
                 yield target, sockets
 
-    def counts(self) -> Dict[int, int]:
+    def counts(self) -> dict[int, int]:
         """Shown sockets per target, keyed by ``id(target)``."""
         return {id(target): len(sockets) for target, sockets in self.groups}
 

@@ -22,6 +22,7 @@ from controller.hops import Become
 from controller.hops import Hop
 from controller.inventory import HostSpec
 from controller.jobs import run_jobs
+from controller.request import ZoneSelectionError
 from controller.results import FleetResult
 from controller.results import TargetResult
 from controller.sshconfig import SshSettings
@@ -38,7 +39,6 @@ from controller.survey import Survey
 from controller.survey import survey_host
 from controller.survey import survey_local
 from controller.zones import GLOBAL
-from controller.zones import ZoneSelectionError
 
 log = logging.getLogger(__name__)
 

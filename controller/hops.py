@@ -21,10 +21,10 @@ from typing import Tuple
 
 from controller.payload import Payload
 from controller.status import Status
+from controller.transport import AGENT
 from controller.transport import ENTERED
 from controller.zones import valid_zone_name
 
-AGENT = "sockstat-agent"  # argv[0] of the agent, before it is shipped or run in-process
 BECOME = {"sudo": ("sudo", "-n", "--"), "pfexec": ("pfexec",)}
 
 

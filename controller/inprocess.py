@@ -8,26 +8,31 @@ one /proc scan serves every namespace (agent/linux.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
-
 from agent.__main__ import netns_listing
 from agent.__main__ import parse_args
 from agent.__main__ import take_snapshots
 from agent.collect import failed_snapshot
 from common.errors import FleetError
 from common.errors import TransportError
-from controller.hops import AGENT
+from common.schema import Record
 from controller.status import Status
+from controller.transport import AGENT
 from controller.transport import Completed
-from controller.transport import Output
+
+TYPE_CHECKING = False  # typing is not imported at run time: start-up (issue #10)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from controller.transport import Output
 
 
-@dataclass(frozen=True)
-class InProcessRunner:
+class InProcessRunner(Record):
     """Run the agent's argv (``[AGENT, args...]``, no hops) in this process."""
 
-    label: str
+    __slots__ = ("label",)
+
+    def __init__(self, label: str) -> None:
+        self.label = label
 
     def run(
         self, argv: Sequence[str], *, stdin: bytes, output: Output, timeout: float

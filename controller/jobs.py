@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import FIRST_COMPLETED
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait
-from typing import Callable
-from typing import List
-from typing import Optional
-from typing import Sequence
-from typing import TypeVar
 
 from controller.cancel import GRACE
 from controller.cancel import RUN
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing is not imported at run time: start-up (issue #10)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from collections.abc import Sequence
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 
 class Clock:
@@ -34,8 +32,8 @@ def run_jobs(
     workers: int,
     *,
     interrupted: Callable[[int], T],
-    finished: Optional[Callable[[], None]] = None,
-) -> List[T]:
+    finished: Callable[[], None] | None = None,
+) -> list[T]:
     """Run jobs with bounded concurrency; results in the jobs' order.
 
     Once the run is cancelled (controller/cancel.py), jobs not started never
@@ -44,6 +42,10 @@ def run_jobs(
     """
     if len(jobs) == 1 and finished is None:  # no thread for the common case
         return [jobs[0]()]
+    from concurrent.futures import FIRST_COMPLETED  # noqa: PLC0415 - only with threads
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+    from concurrent.futures import wait  # noqa: PLC0415
+
     pool = ThreadPoolExecutor(max(1, workers))
 
     def run(job: Callable[[], T]) -> T:

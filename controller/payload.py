@@ -22,7 +22,6 @@ from typing import Sequence
 import agent
 import common
 
-FALLBACK_MARKER = b"#sockstat-fallback "
 # Modules the controller runs for the agent, left out of the bundle: the boot stage
 # (sent ahead of it), the parsers of the fallback tools' text, and the decoder.
 CONTROLLER_SIDE = frozenset(

@@ -8,16 +8,6 @@ JSON escapes control characters itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import IO
-from typing import Dict
-from typing import Iterator
-from typing import List
-from typing import Optional
-from typing import Sequence
-from typing import TextIO
-from typing import Tuple
-
 from common.format import NO_PEER
 from common.format import PROTO_LABELS
 from common.format import UNKNOWN
@@ -27,25 +17,46 @@ from common.format import proto_label
 from common.schema import Family
 from common.schema import Owner
 from common.schema import Proto
+from common.schema import Record
 from common.schema import Snapshot
 from common.schema import Socket
-from common.wire import encode_snapshot
-from controller.filters import Selection
-from controller.results import TargetResult
 
-FORMATS = ("table", "json", "jsonl", "csv", "msgpack")
+TYPE_CHECKING = False  # typing is not imported at run time: start-up (issue #10)
+if TYPE_CHECKING:
+    from typing import IO
+    from typing import Dict
+    from typing import Iterator
+    from typing import List
+    from typing import Optional
+    from typing import Sequence
+    from typing import TextIO
+    from typing import Tuple
+
+    from controller.filters import Selection
+    from controller.results import TargetResult
 
 
-@dataclass(frozen=True)
-class TableOptions:
+class TableOptions(Record):
     """The seed's table switches."""
 
-    header: bool = True  # -H turns it off
-    args: bool = False  # -a
-    state: bool = False  # -s
-    numeric: bool = False  # -n: uids, not user names
-    host_column: bool = False
-    zone_column: bool = False
+    __slots__ = ("args", "header", "host_column", "numeric", "state", "zone_column")
+
+    def __init__(
+        self,
+        *,
+        header: bool = True,  # -H turns it off
+        args: bool = False,  # -a
+        state: bool = False,  # -s
+        numeric: bool = False,  # -n: uids, not user names
+        host_column: bool = False,
+        zone_column: bool = False,
+    ) -> None:
+        self.header = header
+        self.args = args
+        self.state = state
+        self.numeric = numeric
+        self.host_column = host_column
+        self.zone_column = zone_column
 
 
 class _Escaper:
@@ -339,6 +350,8 @@ def render_csv(shown: Selection, out: TextIO, *, header: bool = True) -> None:
 
 def render_msgpack(shown: Selection, out: IO[bytes]) -> None:
     """Write each answered target's snapshot as a framed stream, with the shown sockets."""
+    from common.wire import encode_snapshot  # noqa: PLC0415 - --format msgpack only
+
     for target, sockets in shown.by_target(answered=True):
         snapshot = target.snapshot
         if snapshot is None:  # pragma: no cover - by_target(answered=True) has one

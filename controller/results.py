@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from dataclasses import field
-from typing import List
-from typing import Optional
-
-from common.schema import Snapshot
+from common.schema import Record
 from controller.status import Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from common.schema import Snapshot
 
 # Exit codes (design.md): the rest of the output is produced in every case.
 EXIT_OK = 0  # every target answered
@@ -18,16 +17,30 @@ EXIT_NONE = 3  # no target answered
 EXIT_OUTPUT = 74  # the output could not be written (sysexits.h EX_IOERR)
 
 
-@dataclass
-class TargetResult:
-    """What one target (a host, or a zone of a host) answered."""
+class TargetResult(Record):
+    """What one target (a host, or a zone of a host) answered.
 
-    host: str
-    zone: str
-    status: Status
-    error: Optional[str] = None
-    elapsed: float = 0.0  # seconds, as the controller measured it
-    snapshot: Optional[Snapshot] = None
+    A slotted record, not a dataclass: the dataclasses module (with the inspect
+    module it imports) would be a tenth of an idle run's start-up (issue #10).
+    """
+
+    __slots__ = ("elapsed", "error", "host", "snapshot", "status", "zone")
+
+    def __init__(
+        self,
+        host: str,
+        zone: str,
+        status: Status,
+        error: str | None = None,
+        elapsed: float = 0.0,  # seconds, as the controller measured it
+        snapshot: Snapshot | None = None,
+    ) -> None:
+        self.host = host
+        self.zone = zone
+        self.status = status
+        self.error = error
+        self.elapsed = elapsed
+        self.snapshot = snapshot
 
     @property
     def label(self) -> str:
@@ -40,11 +53,13 @@ class TargetResult:
         return self.status.failed
 
 
-@dataclass
-class FleetResult:
+class FleetResult(Record):
     """Every target of a run, answered or not, in a stable order."""
 
-    targets: List[TargetResult] = field(default_factory=list)
+    __slots__ = ("targets",)
+
+    def __init__(self, targets: list[TargetResult] | None = None) -> None:
+        self.targets = targets if targets is not None else []
 
     @property
     def exit_code(self) -> int:
@@ -62,6 +77,6 @@ class FleetResult:
         return EXIT_NONE if failed == tried else EXIT_PARTIAL
 
     @property
-    def failures(self) -> List[TargetResult]:
+    def failures(self) -> list[TargetResult]:
         """Targets that did not answer."""
         return [t for t in self.targets if t.failed]

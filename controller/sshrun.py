@@ -47,8 +47,11 @@ from controller.sshconfig import SshSettings
 from controller.sshconfig import default_identities
 from controller.status import Status
 from controller.transport import Completed
-from controller.transport import Output
 from controller.transport import StderrTail
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from controller.transport import Output
 
 log = logging.getLogger(__name__)
 

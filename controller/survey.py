@@ -10,88 +10,104 @@ through zlogin, locally or over SSH alike.
 
 from __future__ import annotations
 
-import shutil
+import os
 import socket
 import sys
 import time
-from dataclasses import dataclass
 from functools import partial
-from typing import List
-from typing import Optional
-from typing import Sequence
-from typing import Tuple
 
-import msgpack
-
-from agent.netns import safe_name
 from common.errors import ParseError
 from common.errors import SchemaError
 from common.errors import TransportError
+from common.schema import Record
+from controller.agentio import FALLBACK_MARKER
 from controller.agentio import AgentOutput
 from controller.agentio import judge
 from controller.cancel import RUN
-from controller.hops import AGENT
-from controller.hops import Hop
-from controller.hops import Netns
-from controller.hops import Ship
-from controller.hops import Zlogin
-from controller.hops import fold
 from controller.inprocess import InProcessRunner
 from controller.jobs import Clock
-from controller.jobs import run_jobs
-from controller.payload import FALLBACK_MARKER
-from controller.payload import Payload
-from controller.payload import build_payload
-from controller.request import SurveyRequest
 from controller.results import FleetResult
 from controller.results import TargetResult
 from controller.status import Status
+from controller.transport import AGENT
 from controller.transport import Completed
 from controller.transport import LocalRunner
-from controller.transport import Runner
 from controller.transport import TextOutput
-from controller.zones import GLOBAL
-from controller.zones import parse_zoneadm
-from controller.zones import why_not_entered
 
+# The zone paths (-Z, -z) and the shipped agent import what they need when taken:
+# an idle local run must start about as fast as ss (issue #10); typing too.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from controller.hops import Hop
+    from controller.payload import Payload
+    from controller.request import SurveyRequest
+    from controller.transport import Runner
+
+GLOBAL = "global"  # the host's own zone, as controller/zones.py names it
 ILLUMOS = "sunos"
 # zoneadm(8) is in /usr/sbin, which a non-root login's PATH may lack.
 ZONEADM = ("/bin/sh", "-c", 'PATH="$PATH:/usr/sbin" exec zoneadm list -p')
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(Record):
     """Zones answered by one agent run: where it runs, and the hops it runs through."""
 
-    host: str
-    zones: Tuple[str, ...]  # in the order the agent reports them
-    runner: Runner
-    hops: Tuple[Hop, ...] = ()  # innermost first
+    __slots__ = ("hops", "host", "runner", "zones")
 
-    def argv(self, agent_args: Sequence[str]) -> List[str]:
+    def __init__(
+        self,
+        host: str,
+        zones: tuple[str, ...],  # in the order the agent reports them
+        runner: Runner,
+        hops: tuple[Hop, ...] = (),  # innermost first
+    ) -> None:
+        self.host = host
+        self.zones = zones
+        self.runner = runner
+        self.hops = hops
+
+    def argv(self, agent_args: Sequence[str]) -> list[str]:
         """Return the argv the runner runs: the agent's, folded through the hops."""
-        return fold(self.hops, [AGENT, *agent_args])
+        argv = [AGENT, *agent_args]
+        for hop in self.hops:
+            argv = hop.wrap(argv)
+        return argv
 
     @property
     def stdin(self) -> bytes:
-        """The payload, when the agent is shipped; nothing otherwise."""
+        """The payload, when the agent is shipped (by the Ship hop); else nothing."""
         for hop in self.hops:
-            if isinstance(hop, Ship):
-                return hop.payload.stdin
+            payload: Payload | None = getattr(hop, "payload", None)
+            if payload is not None:
+                return payload.stdin
         return b""
 
 
-@dataclass(frozen=True)
-class Host:
+class Host(Record):
     """How a host is reached: one runner for its agent, one for plain commands."""
 
-    name: str
-    agent: Runner  # runs [AGENT, args...] once the agent hops are applied
-    shell: Runner  # runs plain commands (zoneadm) and shipped agents (zlogin)
-    ships: bool  # whether the agent must be shipped (not in this process)
-    become: Tuple[Hop, ...] = ()  # outermost hops of what must run as root
-    platform: Optional[str] = None  # sys.platform-like, None until probed
-    channels: int = 8  # zones surveyed at once
+    __slots__ = ("agent", "become", "channels", "name", "platform", "shell", "ships")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        agent: Runner,  # runs [AGENT, args...] once the agent hops are applied
+        shell: Runner,  # runs plain commands (zoneadm) and shipped agents (zlogin)
+        ships: bool,  # whether the agent must be shipped (not in this process)
+        become: tuple[Hop, ...] = (),  # outermost hops of what must run as root
+        platform: str | None = None,  # sys.platform-like, None until probed
+        channels: int = 8,  # zones surveyed at once
+    ) -> None:
+        self.name = name
+        self.agent = agent
+        self.shell = shell
+        self.ships = ships
+        self.become = become
+        self.platform = platform
+        self.channels = channels
 
 
 class Survey:
@@ -100,12 +116,14 @@ class Survey:
     def __init__(self, request: SurveyRequest) -> None:
         self.request = request
         self.clock = Clock(request.deadline)
-        self._payload: Optional[Payload] = None
+        self._payload: Payload | None = None
 
     @property
     def payload(self) -> Payload:
         """The zero-install agent, built on first use."""
         if self._payload is None:
+            from controller.payload import build_payload  # noqa: PLC0415 - shipped only
+
             self._payload = build_payload()
         return self._payload
 
@@ -113,18 +131,20 @@ class Survey:
         """Seconds the next step may take: --timeout, within the run's deadline."""
         return max(0.0, min(self.request.timeout, self.clock.left()))
 
-    def agent_hops(self, host: Host) -> Tuple[Hop, ...]:
+    def agent_hops(self, host: Host) -> tuple[Hop, ...]:
         """Return the hops of an agent in the host's own zone."""
         if not host.ships:
             return ()
+        from controller.hops import Ship  # noqa: PLC0415 - shipped agents only
+
         return (Ship(self.payload), *host.become)
 
 
-def survey_target(target: Target, survey: Survey) -> List[TargetResult]:
+def survey_target(target: Target, survey: Survey) -> list[TargetResult]:
     """Run one target's agent and judge what came back: a result per zone."""
     started = time.perf_counter()
 
-    def fail(status: Status, message: str) -> List[TargetResult]:
+    def fail(status: Status, message: str) -> list[TargetResult]:
         elapsed = time.perf_counter() - started
         return [
             TargetResult(target.host, z, status, message, elapsed) for z in target.zones
@@ -159,7 +179,7 @@ def survey_target(target: Target, survey: Survey) -> List[TargetResult]:
     return found
 
 
-def survey_local(survey: Survey, name: Optional[str] = None) -> FleetResult:
+def survey_local(survey: Survey, name: str | None = None) -> FleetResult:
     """Survey this host: its zone in this process, its zones as the request asks."""
     name = name or socket.gethostname()
     host = Host(
@@ -173,7 +193,7 @@ def survey_local(survey: Survey, name: Optional[str] = None) -> FleetResult:
     return FleetResult(survey_host(host, survey))
 
 
-def survey_host(host: Host, survey: Survey) -> List[TargetResult]:
+def survey_host(host: Host, survey: Survey) -> list[TargetResult]:
     """Survey a host's own zone, or (with -Z/-z) each zone it has.
 
     Raises ZoneSelectionError when -z matches none of its zones.
@@ -192,7 +212,9 @@ def survey_host(host: Host, survey: Survey) -> List[TargetResult]:
 
 def local_platform() -> str:
     """Return this host's platform: where zoneadm exists, -Z means illumos zones."""
-    return ILLUMOS if shutil.which("zoneadm") else sys.platform
+    path = os.environ.get("PATH", os.defpath).split(os.pathsep)
+    found = any(os.access(os.path.join(d, "zoneadm"), os.X_OK) for d in path if d)
+    return ILLUMOS if found else sys.platform
 
 
 def probe_platform(host: Host, survey: Survey) -> str:
@@ -231,10 +253,12 @@ def run_text(
     return output.text()
 
 
-def survey_namespaces(host: Host, survey: Survey) -> List[TargetResult]:
+def survey_namespaces(host: Host, survey: Survey) -> list[TargetResult]:
     """Linux: list the namespaces with the agent, then dump them all in one run."""
+    from controller.hops import Netns  # noqa: PLC0415 - -Z only
+
     hops = survey.agent_hops(host)
-    listing_argv = fold(hops, [AGENT, "--list-netns"])
+    listing_argv = Target(host.name, (), host.agent, hops).argv(["--list-netns"])
     output = TextOutput("the agent's --list-netns", survey.request.limits.max_stream_bytes)
     stdin = Target(host.name, (), host.agent, hops).stdin
     try:
@@ -255,11 +279,15 @@ def survey_namespaces(host: Host, survey: Survey) -> List[TargetResult]:
     return survey_target(Target(host.name, names, host.agent, (netns, *hops)), survey)
 
 
-def parse_netns_listing(data: bytes) -> List[Tuple[str, str]]:
+def parse_netns_listing(data: bytes) -> list[tuple[str, str]]:
     """Validate the agent's --list-netns answer: [(name, path)], names made safe.
 
     ``-`` is the path of the namespace the agent runs in, named ``global``.
     """
+    import msgpack  # noqa: PLC0415 - -Z only
+
+    from agent.netns import safe_name  # noqa: PLC0415
+
     try:
         obj = msgpack.unpackb(data, raw=False, max_str_len=4096, max_array_len=100_000)
     except (ValueError, msgpack.UnpackException) as err:
@@ -281,8 +309,14 @@ def parse_netns_listing(data: bytes) -> List[Tuple[str, str]]:
     return listing
 
 
-def survey_illumos_zones(host: Host, survey: Survey) -> List[TargetResult]:
+def survey_illumos_zones(host: Host, survey: Survey) -> list[TargetResult]:
     """illumos: zoneadm list, the global zone in place, the others through zlogin."""
+    from controller.hops import Ship  # noqa: PLC0415 - -Z only
+    from controller.hops import Zlogin  # noqa: PLC0415
+    from controller.jobs import run_jobs  # noqa: PLC0415
+    from controller.zones import parse_zoneadm  # noqa: PLC0415
+    from controller.zones import why_not_entered  # noqa: PLC0415
+
     listed = run_text(
         host.shell, ZONEADM, survey, what="zoneadm list -p",
         failure=Status.ZONE_ENTRY_FAILED,
@@ -294,7 +328,7 @@ def survey_illumos_zones(host: Host, survey: Survey) -> List[TargetResult]:
     by_name = {zone.name: zone for zone in zones}
     chosen = survey.request.zones.select([zone.name for zone in zones])
 
-    def one(name: str) -> List[TargetResult]:
+    def one(name: str) -> list[TargetResult]:
         if name == GLOBAL:
             hops = survey.agent_hops(host)
             return survey_target(Target(host.name, (GLOBAL,), host.agent, hops), survey)
@@ -304,7 +338,7 @@ def survey_illumos_zones(host: Host, survey: Survey) -> List[TargetResult]:
         hops = (Ship(survey.payload), Zlogin(name), *host.become)
         return survey_target(Target(host.name, (name,), host.shell, hops), survey)
 
-    def interrupted(index: int) -> List[TargetResult]:
+    def interrupted(index: int) -> list[TargetResult]:
         return [TargetResult(host.name, chosen[index], Status.INTERRUPTED, RUN.reason)]
 
     jobs = [partial(one, name) for name in chosen]

@@ -10,48 +10,73 @@ agent), and every run has a deadline after which our own child is killed.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import selectors
-import signal
-import subprocess
-import threading
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import IO
-from typing import Callable
-from typing import Deque
-from typing import FrozenSet
-from typing import List
-from typing import Optional
-from typing import Protocol
-from typing import Sequence
-from typing import Set
 
 from common.errors import LimitError
 from common.errors import TransportError
 from common.format import escape_text
-from common.schema import Snapshot
+from common.schema import Record
+from controller import logs
 from controller.cancel import RUN
 from controller.status import Status
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False  # typing is not imported at run time: start-up (issue #10)
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Callable
+    from collections.abc import Sequence
+    from typing import IO
+    from typing import Protocol
+
+    from common.schema import Snapshot
+
+    class Output(Protocol):
+        """Where a runner puts what came back on stdout."""
+
+        def feed(self, data: bytes) -> None:
+            """Take more stdout bytes; may raise to stop the command (bad output)."""
+
+        def accept(self, snapshots: list[Snapshot]) -> None:
+            """Take snapshots made in this process (controller/inprocess.py only)."""
+
+    class Runner(Protocol):
+        """Runs an argv with stdin on a target and returns how it ended."""
+
+        @property
+        def label(self) -> str:
+            """The target's name in messages (a host)."""
+
+        def run(
+            self, argv: Sequence[str], *, stdin: bytes, output: Output, timeout: float
+        ) -> Completed:
+            """Run argv; raise TransportError when it cannot be run at all."""
+
 
 STDERR_LINES = 20  # what an error message quotes of a failed command's stderr
+AGENT = "sockstat-agent"  # argv[0] of the agent, before it is shipped or run in-process
 ENTERED = "sockstat-entered:"  # controller/hops.py: an entering hop's stderr marker
 MAX_HOPS = 8  # markers recorded per command
 CHUNK = 1 << 16
 
 
-@dataclass
-class Completed:
+class Completed(Record):
     """How a command ended."""
 
-    returncode: Optional[int]  # None when it was killed at its deadline
-    stderr_tail: str
-    timed_out: bool = False
-    entered: FrozenSet[str] = frozenset()  # labels of the hops that said they entered
+    __slots__ = ("entered", "returncode", "stderr_tail", "timed_out")
+
+    def __init__(
+        self,
+        returncode: int | None,  # None when it was killed at its deadline
+        stderr_tail: str,
+        timed_out: bool = False,
+        entered: frozenset[str] = frozenset(),  # hops that said they entered
+    ) -> None:
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        self.timed_out = timed_out
+        self.entered = entered
 
     @property
     def last_error(self) -> str:
@@ -68,8 +93,8 @@ class StderrTail:
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self.lines: Deque[str] = deque(maxlen=STDERR_LINES)
-        self.entered: Set[str] = set()
+        self.lines: deque[str] = deque(maxlen=STDERR_LINES)
+        self.entered: set[str] = set()
         self._partial = b""
 
     def feed(self, data: bytes) -> None:
@@ -84,7 +109,8 @@ class StderrTail:
         if line.startswith(ENTERED) and len(self.entered) < MAX_HOPS:
             self.entered.add(line[len(ENTERED) :])
         elif line:
-            log.debug("%s: %s", self.label, line)
+            if logs.debug_enabled():  # -vv: each line as it comes
+                logs.get(__name__).debug("%s: %s", self.label, line)
             self.lines.append(line)
 
     def text(self) -> str:
@@ -94,33 +120,10 @@ class StderrTail:
             self._partial = b""
         return "\n".join(self.lines)
 
-    def completed(self, returncode: Optional[int], *, timed_out: bool = False) -> Completed:
+    def completed(self, returncode: int | None, *, timed_out: bool = False) -> Completed:
         """Return how the command ended, with what its stderr said."""
         text = self.text()
         return Completed(returncode, text, timed_out, frozenset(self.entered))
-
-
-class Output(Protocol):
-    """Where a runner puts what came back on stdout."""
-
-    def feed(self, data: bytes) -> None:
-        """Take more stdout bytes; may raise to stop the command (bad output)."""
-
-    def accept(self, snapshots: List[Snapshot]) -> None:
-        """Take snapshots made in this process (controller/inprocess.py only)."""
-
-
-class Runner(Protocol):
-    """Runs an argv with stdin on a target and returns how it ended."""
-
-    @property
-    def label(self) -> str:
-        """The target's name in messages (a host)."""
-
-    def run(
-        self, argv: Sequence[str], *, stdin: bytes, output: Output, timeout: float
-    ) -> Completed:
-        """Run argv; raise TransportError when it cannot be run at all."""
 
 
 class TextOutput:
@@ -129,7 +132,7 @@ class TextOutput:
     def __init__(self, command: str, limit: int = 1 << 20) -> None:
         self.command = command
         self.limit = limit
-        self.chunks: List[bytes] = []
+        self.chunks: list[bytes] = []
         self.size = 0
 
     def feed(self, data: bytes) -> None:
@@ -140,7 +143,7 @@ class TextOutput:
             raise LimitError(msg, limit="bytes")
         self.chunks.append(data)
 
-    def accept(self, snapshots: List[Snapshot]) -> None:
+    def accept(self, snapshots: list[Snapshot]) -> None:
         """Refuse snapshots: a plain command has none."""
         msg = f"{self.command} is not the agent"
         raise TypeError(msg)
@@ -150,11 +153,13 @@ class TextOutput:
         return b"".join(self.chunks).decode("utf-8", "replace")
 
 
-@dataclass(frozen=True)
-class LocalRunner:
+class LocalRunner(Record):
     """Run commands on this host, each in a session of its own."""
 
-    label: str
+    __slots__ = ("label",)
+
+    def __init__(self, label: str) -> None:
+        self.label = label
 
     def run(
         self, argv: Sequence[str], *, stdin: bytes, output: Output, timeout: float
@@ -188,6 +193,11 @@ def run_command(
     Interrupted when the run is cancelled (the command's group is killed then).
     """
     RUN.check()
+    # Imported here: an in-process run (the common case) starts no process at all.
+    import selectors  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
     deadline = time.monotonic() + timeout
     try:
         proc = subprocess.Popen(
@@ -241,6 +251,8 @@ def _killpg(proc: subprocess.Popen[bytes]) -> None:
     """Kill our own child's process group (its session: zlogin and what it runs)."""
     if proc.returncode is not None:
         return
+    import signal  # noqa: PLC0415 - loaded with run_command's child
+
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except OSError:

@@ -8,15 +8,12 @@ and entered, never from an agent.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from dataclasses import dataclass
 from typing import List
 from typing import Optional
-from typing import Sequence
 from typing import Tuple
 
-from common.errors import FleetError
 from common.errors import ParseError
 from common.format import escape_text
 from controller.status import Status
@@ -27,10 +24,6 @@ GLOBAL = "global"
 ZONE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
 HARDWARE_VM_BRANDS = frozenset({"kvm", "bhyve"})  # guests' sockets are not the zone's
 ZONEADM_FIELDS = ("zoneid", "name", "state", "path", "uuid", "brand", "iptype", "did")
-
-
-class ZoneSelectionError(FleetError):
-    """-z named no existing zone."""
 
 
 @dataclass(frozen=True)
@@ -101,21 +94,3 @@ def why_not_entered(zone: Zone) -> Optional[Tuple[Status, str]]:
     if not valid_zone_name(zone.name):
         return Status.ZONE_ENTRY_FAILED, f"invalid zone name {escape_text(zone.name)!r}"
     return None
-
-
-def select_zones(names: Sequence[str], patterns: Optional[Sequence[str]]) -> List[str]:
-    """Return the names matched by shell-style patterns (all when None), in order.
-
-    Raises ZoneSelectionError naming the zones that exist when a pattern matches none.
-    """
-    if patterns is None:
-        return list(names)
-    chosen = set()
-    for pattern in patterns:
-        matched = fnmatch.filter(names, pattern)
-        if not matched:
-            known = ", ".join(names) or "none"
-            msg = f"no zone matches {pattern!r}; zones here: {known}"
-            raise ZoneSelectionError(msg)
-        chosen.update(matched)
-    return [name for name in names if name in chosen]

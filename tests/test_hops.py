@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-from controller.hops import AGENT
 from controller.hops import Become
 from controller.hops import Netns
 from controller.hops import Ship
@@ -17,6 +16,7 @@ from controller.hops import fold
 from controller.hops import refusing_hop
 from controller.payload import build_payload
 from controller.status import Status
+from controller.transport import AGENT
 from controller.transport import ENTERED
 
 SHOW_ARGV = [sys.executable, "-c", "import sys; print(sys.argv[1:])", "a b", "x;y", "$HOME"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from common.decode import Limits
 from common.decode import StreamDecoder
 from common.decode import decode_snapshot
 from common.decode import decode_snapshots
 from common.errors import SchemaError
+from common.limits import Limits
 from common.schema import SCHEMA_VERSION
 from common.schema import Family
 from common.schema import Owner

@@ -9,9 +9,9 @@ from agent.netns import safe_name
 from agent.ss import parse_ss
 from common.errors import ParseError
 from common.schema import Family
-from controller.zones import ZoneSelectionError
+from controller.request import ZoneSelectionError
+from controller.request import select_zones
 from controller.zones import parse_zoneadm
-from controller.zones import select_zones
 from controller.zones import split_zoneadm_line
 from controller.zones import valid_zone_name
 
