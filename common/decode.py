@@ -8,6 +8,8 @@ The format itself is common/wire.py's.
 
 from __future__ import annotations
 
+import math
+
 import msgpack
 
 from common.errors import LimitError
@@ -97,7 +99,7 @@ class StreamDecoder:
         if self._fed > self.limits.max_stream_bytes:
             msg = f"stream exceeds {self.limits.max_stream_bytes} bytes"
             raise LimitError(msg, limit="bytes")
-        step = self.limits.max_record_bytes // 2
+        step = max(1, self.limits.max_record_bytes // 2)
         for start in range(0, len(data), step):
             try:
                 self._unpacker.feed(data[start : start + step])
@@ -182,6 +184,9 @@ class StreamDecoder:
         if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
             msg = f"trailer field {key!r} must be a list of strings"
             raise SchemaError(msg)
+        if len(items) > self.limits.max_messages:
+            msg = f"trailer field {key!r} holds more than {self.limits.max_messages} items"
+            raise LimitError(msg, limit="bytes")
         return tuple(items)
 
 
@@ -229,7 +234,11 @@ def _number(obj: dict[str, object], key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         msg = f"field {key!r} must be a number, got {type(value).__name__}"
         raise SchemaError(msg)
-    return float(value)
+    number = float(value)
+    if not math.isfinite(number):
+        msg = f"field {key!r} must be a finite number, got {value!r}"
+        raise SchemaError(msg)
+    return number
 
 
 def _bad(index: int, name: str, value: object) -> SchemaError:

@@ -100,7 +100,7 @@ def judge(
     output: AgentOutput,
     completed: Completed,
     *,
-    zones: int,
+    zones: Optional[int],  # None: as many as the agent reports (--all-netns)
     hops: Sequence[Hop] = (),
     timeout: float,
 ) -> List[Verdict]:
@@ -113,7 +113,7 @@ def judge(
     whole = _judge_run(output, completed, zones=zones, hops=hops, timeout=timeout)
     if whole is not None:
         status, message = whole
-        return [(status, message, None)] * zones
+        return [(status, message, None)] * (zones or 1)
     if output.fallback is not None:
         return [_judge_fallback(bytes(output.fallback), completed)]
     verdicts: List[Verdict] = []
@@ -130,7 +130,7 @@ def _judge_run(
     output: AgentOutput,
     completed: Completed,
     *,
-    zones: int,
+    zones: Optional[int],
     hops: Sequence[Hop],
     timeout: float,
 ) -> Optional[Tuple[Status, str]]:
@@ -154,7 +154,7 @@ def _judge_run(
             return Status.NO_PYTHON, f"no Python 3.9+ and no ss or netstat{detail}"
         return Status.AGENT_ERROR, f"exit status {code}{detail}"
     if output.fallback is not None:
-        if zones != 1:
+        if zones not in (1, None):
             message = "bad agent output: a fallback listing for several zones"
             return Status.BAD_OUTPUT, message
         return None
@@ -164,7 +164,7 @@ def _judge_run(
         if code:
             return Status.AGENT_ERROR, f"exit status {code}{detail}"
         return Status.BAD_OUTPUT, f"bad agent output: {err}"
-    if len(snapshots) != zones:
+    if zones is not None and len(snapshots) != zones:
         message = f"bad agent output: {len(snapshots)} snapshots, expected {zones}"
         return Status.BAD_OUTPUT, message
     if code:
@@ -198,11 +198,11 @@ def _judge_fallback(text: bytes, completed: Completed) -> Verdict:
 def parse_fallback(tool: str, text: str) -> List[Socket]:
     """Parse the output of the tool the discovery script fell back to."""
     if tool.startswith("ss "):
-        from agent.ss import parse_ss  # noqa: PLC0415 - zones without Python only
+        from controller.ss import parse_ss  # noqa: PLC0415 - zones without Python only
 
         return parse_ss(text, source=tool)
     if tool.startswith("netstat -an"):
-        from agent.netstat import parse_netstat  # noqa: PLC0415
+        from controller.netstat import parse_netstat  # noqa: PLC0415
 
         return parse_netstat(text, source=tool)
     msg = f"no parser for {tool!r}"

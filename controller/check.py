@@ -151,7 +151,7 @@ def _run_tool(argv: List[str]) -> Optional[str]:
 def os_tool(system: str = sys.platform) -> OsTool:
     """List this zone's TCP and UDP sockets with the OS's tool, parsed."""
     if system.startswith("linux"):
-        from agent.ss import parse_ss  # noqa: PLC0415
+        from controller.ss import parse_ss  # noqa: PLC0415
 
         text = _run_tool(["ss", "-tuanpe"])
         if text is None:
@@ -159,7 +159,7 @@ def os_tool(system: str = sys.platform) -> OsTool:
             raise FleetError(msg)
         return OsTool("ss -tuanpe", parse_ss(text, source="ss -tuanpe"), owners=True)
     if system.startswith("sunos"):
-        from agent.netstat import parse_netstat  # noqa: PLC0415
+        from controller.netstat import parse_netstat  # noqa: PLC0415
 
         for argv, owners in ((["netstat", "-anu"], True), (["netstat", "-an"], False)):
             text = _run_tool(argv)

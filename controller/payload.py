@@ -22,11 +22,9 @@ from typing import Sequence
 import agent
 import common
 
-# Modules the controller runs for the agent, left out of the bundle: the boot stage
-# (sent ahead of it), the parsers of the fallback tools' text, and the decoder.
-CONTROLLER_SIDE = frozenset(
-    {"agent/boot.py", "agent/ss.py", "agent/netstat.py", "common/decode.py"}
-)
+# Left out of the bundle: the boot stage (sent ahead of it) and the decoder, which
+# only the controller runs.  Everything else in agent/ and common/ is shipped.
+CONTROLLER_SIDE = frozenset({"agent/boot.py", "common/decode.py"})
 # The platform's own Python first, as Ansible's interpreter discovery prefers it: a
 # PATH lookup may land on a shim (pyenv's costs ~0.3 s per start) or a user's venv.
 PYTHONS = (

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.netstat import parse_netstat
 from common.errors import ParseError
 from common.schema import Family
 from common.schema import Proto
 from controller.agentio import parse_fallback
+from controller.netstat import parse_netstat
 
 FIXTURES = Path(__file__).parent / "fixtures" / "illumos"
 

@@ -237,3 +237,19 @@ def test_a_string_seen_as_owner_text_is_still_checked_as_an_address() -> None:
     data = pack(HEADER, first, second, trailer_to_wire(2, 0, (), ()))
     with pytest.raises(SchemaError, match="socket 1: bad local_address"):
         decode_snapshot(data)
+
+
+def test_nested_announced_arrays_are_refused_early() -> None:
+    """3 KB announcing 65,535-item arrays 1,000 deep held 68 MiB (bench/fuzz.py)."""
+    decoder = StreamDecoder()
+    with pytest.raises(SchemaError, match="undecodable msgpack"):
+        decoder.feed(pack(HEADER) + b"\xdc\xff\xff" * 1000)
+
+
+def test_trailer_messages_and_numbers_are_bounded() -> None:
+    many = trailer_to_wire(0, 0.0, ("w",) * 1001, ())
+    with pytest.raises(SchemaError, match="more than 1000 items"):
+        decode_snapshot(pack(HEADER, many))
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(SchemaError, match="finite number"):
+            decode_snapshot(pack(HEADER, trailer_to_wire(0, bad, (), ())))

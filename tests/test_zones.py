@@ -6,11 +6,11 @@ import pytest
 
 from agent.netns import parse_container_id
 from agent.netns import safe_name
-from agent.ss import parse_ss
 from common.errors import ParseError
 from common.schema import Family
 from controller.request import ZoneSelectionError
 from controller.request import select_zones
+from controller.ss import parse_ss
 from controller.zones import parse_zoneadm
 from controller.zones import split_zoneadm_line
 from controller.zones import valid_zone_name

@@ -84,8 +84,8 @@ def parse_netstat(text: str, *, source: str = "netstat -an") -> list[Socket]:
             continue
         try:
             sock, owner = _row(stripped.split(), proto, family, owners_shown)
-        except (ValueError, IndexError, KeyError):
-            msg = f"malformed line {lineno} in {source}: {line!r}"
+        except (ValueError, IndexError, KeyError, StopIteration):
+            msg = f"malformed line {lineno} in {source}: {line[:200]!r}"
             raise ParseError(msg, source=source, lineno=lineno) from None
         key = (sock.proto, sock.family, sock.local_address, sock.local_port,
                sock.remote_address, sock.remote_port, sock.state)  # fmt: skip

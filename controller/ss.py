@@ -64,25 +64,29 @@ def parse_ss(text: str, *, source: str = "ss -tuanp") -> list[Socket]:
         if not fields or fields[0] == "Netid":
             continue
         try:
-            proto = Proto(fields[0])
-            state = SS_STATES[fields[1]]
-            family, local, lport = split_endpoint(fields[4])
-            _, remote, rport = split_endpoint(fields[5])
+            sockets.append(_socket(fields))
         except (IndexError, KeyError, ValueError):
-            msg = f"malformed line {lineno} in {source}: {line!r}"
+            # ValueError includes int() of an absurdly long number (its 4,300-digit
+            # limit), as a hostile zone could print (found by bench/fuzz.py).
+            msg = f"malformed line {lineno} in {source}: {line[:200]!r}"
             raise ParseError(msg, source=source, lineno=lineno) from None
-        rest = " ".join(fields[6:])
-        inode_match, uid_match = _INODE.search(rest), _UID.search(rest)
-        owners = tuple(
-            Owner(int(pid), int(fd), None, None, name.replace('\\"', '"'), None)
-            for name, pid, fd in _USER.findall(rest)
-        )
-        sockets.append(
-            Socket(
-                proto, family, "stream" if proto is Proto.TCP else "dgram", state,
-                local, lport, remote if rport else None, rport or None, None,
-                int(inode_match.group(1)) if inode_match else None,
-                int(uid_match.group(1)) if uid_match else None, None, owners,
-            )
-        )  # fmt: skip
     return sockets
+
+
+def _socket(fields: list[str]) -> Socket:
+    proto = Proto(fields[0])
+    state = SS_STATES[fields[1]]
+    family, local, lport = split_endpoint(fields[4])
+    _, remote, rport = split_endpoint(fields[5])
+    rest = " ".join(fields[6:])
+    inode_match, uid_match = _INODE.search(rest), _UID.search(rest)
+    owners = tuple(
+        Owner(int(pid), int(fd), None, None, name.replace('\\"', '"'), None)
+        for name, pid, fd in _USER.findall(rest)
+    )
+    return Socket(
+        proto, family, "stream" if proto is Proto.TCP else "dgram", state,
+        local, lport, remote if rport else None, rport or None, None,
+        int(inode_match.group(1)) if inode_match else None,
+        int(uid_match.group(1)) if uid_match else None, None, owners,
+    )  # fmt: skip
