@@ -3,7 +3,8 @@
 Stdout carries only msgpack; diagnostics go to stderr.  Exit 0 on success, 1 with a
 one-line reason (also carried in the stream's trailer), 2 for bad arguments.
 With ``--netns PATH`` (Linux, repeatable; ``-`` is its own) it writes one snapshot per
-namespace, in order; ``--list-netns`` writes the namespaces it can see instead.
+namespace, in order; ``--all-netns`` one per namespace it can see, each named as
+listed (``global`` for its own); ``--list-netns`` writes the namespaces instead.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 USAGE = (
     "usage: python3 -m agent [-P tcp,udp,unix] [-f inet,inet6] [--netns PATH]... "
-    "[--list-netns] [--version]"
+    "[--all-netns] [--list-netns] [--version]"
 )
 EXIT_USAGE = 2
 
@@ -35,12 +36,15 @@ EXIT_USAGE = 2
 class Arguments:
     """The agent's parsed command line."""
 
-    __slots__ = ("list_netns", "netns", "query")
+    __slots__ = ("all_netns", "list_netns", "netns", "query")
 
-    def __init__(self, query: Query, netns: list[str], list_netns: bool) -> None:
+    def __init__(
+        self, query: Query, netns: list[str], list_netns: bool, all_netns: bool = False
+    ) -> None:
         self.query = query
         self.netns = netns
         self.list_netns = list_netns
+        self.all_netns = all_netns  # every namespace, each snapshot named by its listing
 
 
 def _usage_error(message: str) -> NoReturn:
@@ -56,7 +60,7 @@ def parse_args(argv: list[str]) -> Arguments:
     """
     values = {"-P": "tcp,udp,unix", "-f": "inet,inet6"}
     netns: list[str] = []
-    list_netns = False
+    list_netns = all_netns = False
     args = iter(argv)
     for arg in args:
         name, eq, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
@@ -70,6 +74,8 @@ def parse_args(argv: list[str]) -> Arguments:
                 values[name] = value
         elif arg == "--list-netns":
             list_netns = True
+        elif arg == "--all-netns":
+            all_netns = True
         elif arg == "--version":
             print(__version__)
             sys.exit(0)
@@ -84,7 +90,7 @@ def parse_args(argv: list[str]) -> Arguments:
     except ValueError as err:
         _usage_error(str(err))
     query = Query(protocols or ALL_PROTOCOLS, families or INET_FAMILIES)
-    return Arguments(query, netns, list_netns)
+    return Arguments(query, netns, list_netns, all_netns)
 
 
 def netns_listing() -> bytes:
@@ -97,7 +103,11 @@ def netns_listing() -> bytes:
 
 
 def take_snapshots(args: Arguments) -> list[Snapshot]:
-    """Collect what the arguments ask for: this zone, or each ``--netns`` path."""
+    """Collect what the arguments ask for: this zone, each ``--netns`` path, or all."""
+    if args.all_netns:
+        from agent.collect import collect_all_netns_snapshots  # noqa: PLC0415
+
+        return collect_all_netns_snapshots(args.query)
     if args.netns:
         from agent.collect import collect_netns_snapshots  # noqa: PLC0415
 

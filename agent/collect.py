@@ -25,6 +25,10 @@ from common.schema import Socket
 
 Backend = Callable[[Query, Callable[[str], None]], list[Socket]]
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from agent.netns import Namespace
+
 
 def select_backend(platform: str = sys.platform) -> Backend:
     """Return the list_sockets() of the backend for this platform."""
@@ -95,14 +99,30 @@ def collect_netns_snapshots(query: Query, paths: Sequence[str]) -> list[Snapshot
     ``-`` stands for the namespace the agent runs in.  A namespace that cannot be
     read yields a snapshot carrying the error and its FAILURES code.
     """
-    from agent.linux import collect_namespaces  # noqa: PLC0415 - Linux only
-    from agent.netns import Namespace  # noqa: PLC0415
+    from agent.netns import Namespace  # noqa: PLC0415 - Linux only
 
-    started = time.time()
-    clock = time.perf_counter()
     namespaces = [
         Namespace(path, None if path == "-" else path, 0, _pid_of(path)) for path in paths
     ]
+    return _namespace_snapshots(query, namespaces)
+
+
+def collect_all_netns_snapshots(query: Query) -> list[Snapshot]:
+    """Take one snapshot per network namespace this agent can see, named as listed.
+
+    One run lists and dumps them all: for a remote host, one SSH round trip less
+    than listing first (the controller still checks every name it is given).
+    """
+    from agent.netns import list_namespaces  # noqa: PLC0415 - Linux only
+
+    return _namespace_snapshots(query, list_namespaces())
+
+
+def _namespace_snapshots(query: Query, namespaces: Sequence[Namespace]) -> list[Snapshot]:
+    from agent.linux import collect_namespaces  # noqa: PLC0415 - Linux only
+
+    started = time.time()
+    clock = time.perf_counter()
     results = collect_namespaces(query, namespaces)
     elapsed = time.perf_counter() - clock
     snapshots = []

@@ -1,11 +1,13 @@
 """50 SSH hosts: sockstat against an OpenSSH fan-out and Ansible ad-hoc.
 
-    python3 bench/fleet.py [--hosts 50] [--rounds 5]
+    python3 bench/fleet.py [--hosts 50] [--rounds 5] [--rtt-ms 200]
 
 Run as root.  Starts one sshd per host on loopback ports (real OpenSSH, throwaway
-keys), then times, interleaved: sockstat over all hosts, `xargs -P 50 ssh HOST ss -tanp`,
-and `ansible all -f 50 -m command -a 'ss -tanp'` (ansible-core in the benchmark's own
-venv).  Also reports sockstat's phases measured in-process: handshakes, agent runs.
+keys), then times, interleaved: sockstat over all hosts with its default flags,
+`xargs -P 50 ssh HOST ss -tanp`, and `ansible all -f 50 -m command -a 'ss -tanp'`
+(ansible-core in the benchmark's own venv).  Also reports sockstat's phases measured
+in-process: handshakes, agent runs.  With ``--rtt-ms``, every tool reaches every host
+through bench/relay.py, which delays each byte by half that round trip each way.
 
 Every tool logs in as ``sockstat-bench``, a second name for uid 0 created for the run
 with an empty home, as root on a plain server: root's own ~/.bashrc on a development
@@ -62,41 +64,40 @@ def phases(names: list[str], config: Path) -> str:
 
     from agent.query import Query  # noqa: PLC0415
     from common.schema import Proto  # noqa: PLC0415
-    from controller.agentrun import run_agent  # noqa: PLC0415
     from controller.fleet import CONCURRENT_HANDSHAKES  # noqa: PLC0415
+    from controller.hops import Ship  # noqa: PLC0415
     from controller.inventory import parse_target  # noqa: PLC0415
-    from controller.payload import build_payload  # noqa: PLC0415
+    from controller.request import SurveyRequest  # noqa: PLC0415
     from controller.sshconfig import load_ssh_config  # noqa: PLC0415
     from controller.sshconfig import resolve  # noqa: PLC0415
     from controller.sshrun import HostKeys  # noqa: PLC0415
+    from controller.sshrun import SshConnection  # noqa: PLC0415
+    from controller.sshrun import SshRunner  # noqa: PLC0415
     from controller.sshrun import connect  # noqa: PLC0415
+    from controller.survey import Survey  # noqa: PLC0415
+    from controller.survey import Target  # noqa: PLC0415
+    from controller.survey import survey_target  # noqa: PLC0415
 
     cfg = load_ssh_config(str(config))
     keys = HostKeys(None, accept_new=False)
     gate = threading.Semaphore(CONCURRENT_HANDSHAKES)
 
-    def one(name: str) -> object:
+    def one(name: str) -> SshConnection:
         with gate:
             return connect(resolve(cfg, parse_target(name)), keys, 30)
 
+    survey = Survey(SurveyRequest(query=Query(frozenset({Proto.TCP})), timeout=60))
     start = time.perf_counter()
-    payload = build_payload()
+    payload = survey.payload
     built = time.perf_counter() - start
     start = time.perf_counter()
     with ThreadPoolExecutor(len(names)) as pool:
         connections = list(pool.map(one, names))
     handshakes = time.perf_counter() - start
-    query = Query(frozenset({Proto.TCP}))
-    argv = payload.argv(query.to_args())
-    import shlex  # noqa: PLC0415
 
-    def agent(connection: object) -> None:
-        def runner(on_stdout, limit):  # type: ignore[no-untyped-def]
-            return connection.run(  # type: ignore[attr-defined]
-                shlex.join(argv), stdin=payload.stdin, on_stdout=on_stdout, timeout=limit
-            )
-
-        (result,) = run_agent("h", ["global"], runner, 60, entry="ssh")
+    def agent(connection: SshConnection) -> None:
+        target = Target("h", ("global",), SshRunner(connection), (Ship(payload),))
+        (result,) = survey_target(target, survey)
         assert result.status == "ok", result.error
 
     import resource  # noqa: PLC0415
@@ -109,7 +110,7 @@ def phases(names: list[str], config: Path) -> str:
     used = resource.getrusage(resource.RUSAGE_SELF)
     controller_cpu = used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime
     for connection in connections:
-        connection.close()  # type: ignore[attr-defined]
+        connection.close()
     return (
         f"payload build {built * 1000:.0f} ms "
         f"({len(payload.stdin) / 1024:.0f} KiB sent per host); "
@@ -125,6 +126,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-ansible", action="store_true", help="skip Ansible (slow)")
     parser.add_argument("--user", help="log in as this user (default: a clean uid 0)")
+    parser.add_argument(
+        "--rtt-ms", type=float, default=0.0, help="round trip added by a relay"
+    )
     args = parser.parse_args()
     python = bench_python()
     venv = Path(python).parent
@@ -136,7 +140,8 @@ def main() -> None:
         user = args.user or stack.enter_context(bench_login(directory / "home"))
         times, breakdown = run(args, venv, servers, names, directory, user)
     print(f"\n{platform.node()}, {platform.release()}, Python {platform.python_version()}, "
-          f"{args.rounds} rounds after a warm-up, logged in as {user}\n")  # fmt: skip
+          f"{args.rounds} rounds after a warm-up, logged in as {user}, "
+          f"{args.rtt_ms:g} ms added round trip\n")  # fmt: skip
     baseline = f"xargs -P {args.hosts} ssh HOST ss -tanp"
     print(table(times, baseline))
     ours = statistics.median(times[f"sockstat -P tcp ({args.hosts} hosts)"])
@@ -163,14 +168,31 @@ def run(
     known = directory / "known_hosts"
     config = directory / "ssh_config"
     hosts = directory / "hosts"
+    relay = None
     try:
         for server in servers:
             server.start()
-        known.write_text("".join(s.known_hosts_line() + "\n" for s in servers))
+        ports = [server.port for server in servers]
+        if args.rtt_ms:
+            pairs = [f"0:{s.port}" for s in servers]
+            relay = subprocess.Popen(
+                [sys.executable, str(Path(__file__).parent / "relay.py"), "--rtt-ms",
+                 str(args.rtt_ms), *pairs], stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            assert relay.stdout is not None
+            ready, *chosen = relay.stdout.readline().split()
+            assert ready == "ready"
+            ports = [int(p) for p in chosen]
+        known.write_text(
+            "".join(
+                f"[127.0.0.1]:{port} {' '.join(s.known_hosts_line().split()[1:])}\n"
+                for port, s in zip(ports, servers)
+            )
+        )
         config.write_text(
             "".join(
-                f"Host {name}\n  HostName 127.0.0.1\n  Port {server.port}\n"
-                for name, server in zip(names, servers)
+                f"Host {name}\n  HostName 127.0.0.1\n  Port {port}\n"
+                for name, port in zip(names, ports)
             )
             + f"Host *\n  User {user}\n  IdentityFile {client}\n  IdentitiesOnly yes\n"
             f"  UserKnownHostsFile {known}\n  StrictHostKeyChecking yes\n  BatchMode yes\n"
@@ -181,7 +203,7 @@ def run(
         commands = {
             f"sockstat -P tcp ({args.hosts} hosts)": [
                 str(venv / "sockstat"), "-q", "-F", str(config), "-i", str(hosts),
-                "-P", "tcp", "-j", str(args.hosts),
+                "-P", "tcp",
             ],
             f"xargs -P {args.hosts} ssh HOST ss -tanp": [
                 "sh", "-c",
@@ -204,6 +226,9 @@ def run(
         times = compare(commands, args.rounds)
         breakdown = phases(names, config)
     finally:
+        if relay is not None:
+            relay.kill()
+            relay.wait()
         for server in servers:
             server.stop()
     return times, breakdown

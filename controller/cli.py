@@ -30,6 +30,8 @@ from controller.options import port_list
 from controller.options import positive
 from controller.options import protocol_list
 from controller.options import seconds
+from controller.request import DEFAULT_HOST_JOBS
+from controller.request import DEFAULT_JOBS
 from controller.request import SshOptions
 from controller.request import SurveyRequest
 from controller.request import ZoneSelection
@@ -139,8 +141,10 @@ def build_parser() -> Parser:
     add("-Z", dest="all_zones", action="store_true", help="every zone; ZONE column")
     add("-z", dest="zone_patterns", action="append", default=[], metavar="ZONE",
         help="these zones (repeatable; shell globs like 'web*')")  # fmt: skip
-    add("-j", "--jobs", type=count, default=8, metavar="N",
-        help="targets surveyed at once (default: 8)")  # fmt: skip
+    add("-j", "--jobs", type=count, default=DEFAULT_JOBS, metavar="N",
+        help="zones of one host surveyed at once (default: %(default)s)")  # fmt: skip
+    add("--host-jobs", type=count, default=DEFAULT_HOST_JOBS, metavar="N",
+        help="hosts surveyed at once (default: %(default)s)")  # fmt: skip
     add("--timeout", type=seconds, default=30.0, metavar="SECONDS",
         help="limit for one target (default: 30)")  # fmt: skip
     add("--deadline", type=seconds, default=300.0, metavar="SECONDS",
@@ -251,7 +255,7 @@ def run(argv: Sequence[str]) -> int:
         zones=ZoneSelection(every=opts.all_zones, patterns=tuple(opts.zone_patterns)),
         hosts=None if specs is None else tuple(specs),
         jobs=opts.jobs,
-        host_jobs=opts.jobs,
+        host_jobs=opts.host_jobs,
         timeout=opts.timeout,
         deadline=opts.deadline,
         limits=Limits(max_sockets=opts.max_sockets, max_stream_bytes=opts.max_bytes),

@@ -44,11 +44,11 @@ log = logging.getLogger(__name__)
 
 CHANNELS_PER_HOST = 8  # below OpenSSH's default MaxSessions of 10
 # Handshakes in flight across the fleet.  Each waits on several network round trips
-# (TCP, banner, key exchange, auth) more than it computes, so this is sized to hide
-# latency, not to the cores: at 4 at once, 50 hosts 100 ms away would wait ~6 s
-# (5 round trips x 50 / 4) before the last agent starts.
-# sshd's MaxStartups counts per server; a refusal there is retried (sshrun.py).
-CONCURRENT_HANDSHAKES = 16
+# (TCP, banner, key exchange, auth) far longer than it computes, so this is sized
+# to hide latency, not to the cores: at 16 at once, 50 hosts 200 ms away waited
+# 3.4 s for their handshakes, at 64 about one handshake's time.  sshd's MaxStartups
+# counts per server; a refusal there is retried (sshrun.py).
+CONCURRENT_HANDSHAKES = 64
 
 
 def raise_open_file_limit() -> None:

@@ -258,7 +258,9 @@ class SshConnection:
             raise TransportError(msg, status=Status.UNREACHABLE) from err
         self._channels.add(channel)
         try:
-            channel.exec_command(command)
+            # Not channel.exec_command(), which waits for sshd's reply: one round trip
+            # per command.  A refused exec closes the channel without an exit status.
+            _request(channel, "exec", command)
             done = _pump(channel, stdin, on_stdout, tail, deadline)
         except (paramiko.SSHException, OSError, EOFError) as err:
             RUN.check()  # the cancellation closed the transport under us
@@ -336,6 +338,18 @@ def _pump(
             select.select([channel], [], [], 0.05)
 
 
+def _request(channel: paramiko.Channel, kind: str, argument: str) -> None:
+    """Send a channel request (RFC 4254 section 6) without asking for a reply."""
+    message = paramiko.Message()
+    message.add_byte(cMSG_CHANNEL_REQUEST)
+    message.add_int(channel.remote_chanid)
+    message.add_string(kind)
+    message.add_boolean(False)  # want_reply: nothing to wait for
+    message.add_string(argument)
+    transport = channel.get_transport()
+    transport._send_user_message(message)  # type: ignore[attr-defined]
+
+
 def _kill_remote(channel: paramiko.Channel) -> None:
     """Ask sshd to kill the command's process group before the channel closes.
 
@@ -346,15 +360,8 @@ def _kill_remote(channel: paramiko.Channel) -> None:
     """
     if channel.closed or not channel.active:
         return
-    message = paramiko.Message()
-    message.add_byte(cMSG_CHANNEL_REQUEST)
-    message.add_int(channel.remote_chanid)
-    message.add_string("signal")
-    message.add_boolean(False)  # want_reply: nothing to wait for
-    message.add_string("KILL")
-    transport = channel.get_transport()
     with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
-        transport._send_user_message(message)  # type: ignore[attr-defined]
+        _request(channel, "signal", "KILL")
 
 
 def _connect_within(sock: socket.socket, address: object, deadline: float) -> None:

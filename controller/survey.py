@@ -49,6 +49,7 @@ GLOBAL = "global"  # the host's own zone, as controller/zones.py names it
 ILLUMOS = "sunos"
 # zoneadm(8) is in /usr/sbin, which a non-root login's PATH may lack.
 ZONEADM = ("/bin/sh", "-c", 'PATH="$PATH:/usr/sbin" exec zoneadm list -p')
+ZONEADM_MARKER = b"#sockstat-zoneadm\n"  # controller/hops.py Probe: an illumos host
 
 
 class Target(Record):
@@ -202,12 +203,76 @@ def survey_host(host: Host, survey: Survey) -> list[TargetResult]:
     if not survey.request.zones.enabled:
         return survey_target(own, survey)
     try:
-        platform = host.platform or probe_platform(host, survey)
-        if platform.startswith(ILLUMOS):
-            return survey_illumos_zones(host, survey)
+        if host.platform is None:
+            return survey_remote_zones(host, survey)
+        if host.platform.startswith(ILLUMOS):
+            zoneadm = run_text(
+                host.shell, ZONEADM, survey, what="zoneadm list -p",
+                failure=Status.ZONE_ENTRY_FAILED,
+            )  # fmt: skip
+            return survey_illumos_zones(host, survey, zoneadm)
         return survey_namespaces(host, survey)
     except TransportError as err:  # the zones could not even be listed
         return [TargetResult(host.name, "*", Status(err.status), str(err))]
+
+
+def survey_remote_zones(host: Host, survey: Survey) -> list[TargetResult]:
+    """Probe, list and (Linux -Z) dump the zones of a host over SSH in one command.
+
+    One channel answers with zoneadm's listing on illumos; on Linux the agent
+    lists every namespace and, unless -z picks some, dumps them all in the same
+    run: round trips, not CPU, bound a survey of distant hosts (issue #10).
+    """
+    from controller.hops import Probe  # noqa: PLC0415 - -Z only
+    from controller.hops import Ship  # noqa: PLC0415
+
+    every = not survey.request.zones.patterns
+    args = [*survey.request.query.to_args(), "--all-netns"] if every else ["--list-netns"]
+    target = Target(
+        host.name, (), host.agent, (Ship(survey.payload), Probe(), *host.become)
+    )
+    output = TextOutput("the zone probe", survey.request.limits.max_stream_bytes)
+    try:
+        done = host.agent.run(
+            target.argv(args), stdin=target.stdin, output=output, timeout=survey.timeout()
+        )
+    except SchemaError as err:
+        raise TransportError(str(err), status=Status.BAD_OUTPUT) from None
+    data = b"".join(output.chunks)
+    if data.startswith(ZONEADM_MARKER) and not done.returncode:
+        text = data[len(ZONEADM_MARKER) :].decode("utf-8", "replace")
+        return survey_illumos_zones(host, survey, text)
+    if not every:
+        return select_namespaces(host, survey, data, done)
+    return judge_all_namespaces(host, survey, target, data, done)
+
+
+def judge_all_namespaces(
+    host: Host, survey: Survey, target: Target, data: bytes, done: Completed
+) -> list[TargetResult]:
+    """Name and judge the snapshots of an ``--all-netns`` run (or its fallback)."""
+    from agent.netns import safe_name  # noqa: PLC0415 - -Z only
+
+    output = AgentOutput(survey.request.limits)
+    try:
+        output.feed(data)
+    except SchemaError as err:
+        output.error = err
+    verdicts = judge(output, done, zones=None, hops=target.hops, timeout=survey.timeout())
+    if output.fallback is not None:  # no usable Python: the host's own zone only
+        status, error, snapshot = verdicts[0]
+        return [TargetResult(host.name, GLOBAL, status, error, 0.0, snapshot)]
+    if not output.snapshots:  # the run failed as a whole
+        status, error, _ = verdicts[0]
+        return [TargetResult(host.name, "*", status, error)]
+    found = []
+    for (status, error, _), snapshot in zip(verdicts, output.snapshots):
+        # The agent there listed them, as --list-netns would: names made safe.
+        zone = safe_name(snapshot.zone)
+        snapshot.host, snapshot.zone = host.name, zone
+        shown = None if status.failed else snapshot
+        found.append(TargetResult(host.name, zone, status, error, 0.0, shown))
+    return found
 
 
 def local_platform() -> str:
@@ -215,12 +280,6 @@ def local_platform() -> str:
     path = os.environ.get("PATH", os.defpath).split(os.pathsep)
     found = any(os.access(os.path.join(d, "zoneadm"), os.X_OK) for d in path if d)
     return ILLUMOS if found else sys.platform
-
-
-def probe_platform(host: Host, survey: Survey) -> str:
-    """Ask the host what it runs (``uname -s``), as sys.platform spells it."""
-    text = run_text(host.shell, ["/bin/sh", "-c", "uname -s"], survey, what="uname -s")
-    return ILLUMOS if text.strip() == "SunOS" else "linux"
 
 
 def run_text(
@@ -254,20 +313,27 @@ def run_text(
 
 
 def survey_namespaces(host: Host, survey: Survey) -> list[TargetResult]:
-    """Linux: list the namespaces with the agent, then dump them all in one run."""
+    """Linux: list the namespaces with the agent, then dump those chosen in one run."""
+    hops = survey.agent_hops(host)
+    listing = Target(host.name, (), host.agent, hops)
+    output = TextOutput("the agent's --list-netns", survey.request.limits.max_stream_bytes)
+    try:
+        done = host.agent.run(
+            listing.argv(["--list-netns"]), stdin=listing.stdin, output=output,
+            timeout=survey.timeout(),
+        )  # fmt: skip
+    except SchemaError as err:
+        raise TransportError(str(err), status=Status.BAD_OUTPUT) from None
+    return select_namespaces(host, survey, b"".join(output.chunks), done)
+
+
+def select_namespaces(
+    host: Host, survey: Survey, data: bytes, done: Completed
+) -> list[TargetResult]:
+    """Choose among the namespaces an agent listed (-z), then dump them in one run."""
     from controller.hops import Netns  # noqa: PLC0415 - -Z only
 
     hops = survey.agent_hops(host)
-    listing_argv = Target(host.name, (), host.agent, hops).argv(["--list-netns"])
-    output = TextOutput("the agent's --list-netns", survey.request.limits.max_stream_bytes)
-    stdin = Target(host.name, (), host.agent, hops).stdin
-    try:
-        done = host.agent.run(
-            listing_argv, stdin=stdin, output=output, timeout=survey.timeout()
-        )
-    except SchemaError as err:
-        raise TransportError(str(err), status=Status.BAD_OUTPUT) from None
-    data = b"".join(output.chunks)
     if data.startswith(FALLBACK_MARKER) or (not data and done.returncode):
         # No usable Python there: only the host's own zone, by its fallback.
         return survey_target(Target(host.name, (GLOBAL,), host.agent, hops), survey)
@@ -309,20 +375,16 @@ def parse_netns_listing(data: bytes) -> list[tuple[str, str]]:
     return listing
 
 
-def survey_illumos_zones(host: Host, survey: Survey) -> list[TargetResult]:
-    """illumos: zoneadm list, the global zone in place, the others through zlogin."""
+def survey_illumos_zones(host: Host, survey: Survey, zoneadm: str) -> list[TargetResult]:
+    """illumos: the global zone in place, the others through zlogin, as zoneadm listed."""
     from controller.hops import Ship  # noqa: PLC0415 - -Z only
     from controller.hops import Zlogin  # noqa: PLC0415
     from controller.jobs import run_jobs  # noqa: PLC0415
     from controller.zones import parse_zoneadm  # noqa: PLC0415
     from controller.zones import why_not_entered  # noqa: PLC0415
 
-    listed = run_text(
-        host.shell, ZONEADM, survey, what="zoneadm list -p",
-        failure=Status.ZONE_ENTRY_FAILED,
-    )  # fmt: skip
     try:
-        zones = parse_zoneadm(listed)
+        zones = parse_zoneadm(zoneadm)
     except ParseError as err:
         raise TransportError(str(err), status=Status.BAD_OUTPUT) from None
     by_name = {zone.name: zone for zone in zones}

@@ -612,7 +612,7 @@ def test_ctrl_c_stops_silent_hosts_and_remote_agents(
     """SIGINT: no new host starts, connections close, remote agents die (#9.9)."""
     port, accepted = silent_server
     silent = [f"root@127.0.0.1:{port}"] * 20
-    process = start_run(fleet, "hanger", *silent, "--timeout", "60", "-j", "8")
+    process = start_run(fleet, "hanger", *silent, "--timeout", "60", "--host-jobs", "8")
     try:
         assert wait_for(lambda: len(accepted) >= 7 and remote_sleepers())
         process.send_signal(signal.SIGINT)
@@ -626,3 +626,44 @@ def test_ctrl_c_stops_silent_hosts_and_remote_agents(
     assert "Traceback" not in err
     assert len(accepted) <= 8  # hosts after the signal were never started
     assert wait_for(lambda: not remote_sleepers()), remote_sleepers()
+
+
+@pytest.fixture(scope="module")
+def sunos_host(fleet: Fleet, remote_netns: tuple[str, Holder]) -> Iterator[str]:
+    """An sshd whose sessions see the illumos stubs first: uname says SunOS, and
+    zoneadm/zlogin (tests/stubs) list zone "web" and enter remote_netns for it."""
+    name, _ = remote_netns
+    zones = fleet.directory / "sunos-zones.json"
+    zones.write_text(json.dumps({"zones": [
+        {"name": "web", "netns": name}, {"name": "vm1", "netns": name, "brand": "bhyve"},
+    ]}))  # fmt: skip
+    stubs = ROOT / "tests" / "stubs"
+    path = f"{stubs}/sunos:{stubs}:/usr/sbin:/usr/bin:/sbin:/bin"
+    server = Sshd(
+        fleet.directory, free_port(),
+        extra=f"SetEnv PATH={path} SOCKSTAT_STUB_ZONES={zones}",
+    ).start()  # fmt: skip
+    with fleet.known_hosts.open("a") as f:
+        f.write(server.known_hosts_line() + "\n")
+    with fleet.config.open("a") as f:
+        f.write(f"\nHost sunos\n  HostName 127.0.0.1\n  Port {server.port}\n")
+    try:
+        yield "sunos"
+    finally:
+        server.stop()
+
+
+def test_zones_of_a_remote_illumos_host(
+    fleet: Fleet, sunos_host: str, remote_netns: tuple[str, Holder]
+) -> None:
+    """One command probes, lists (zoneadm) and ships; each zone then gets zlogin."""
+    _, held = remote_netns
+    code, doc, stderr = fleet.run(sunos_host, "-Z", "-P", "tcp")
+    assert statuses(doc) == {
+        "sunos/global": "ok", "sunos/web": "ok", "sunos/vm1": "skipped",
+    }, stderr  # fmt: skip
+    web = {s["inode"]: s for s in doc["sockets"] if s["zone"] == "web"}
+    assert web[held.inode("tcp4_listen")]["owners"][0]["pid"] == held.pid
+    assert code == 0
+    code, doc, _ = fleet.run(sunos_host, "-z", "w*")
+    assert statuses(doc) == {"sunos/web": "ok"}
