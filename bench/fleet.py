@@ -66,10 +66,8 @@ def phases(names: list[str], config: Path) -> str:
     from common.schema import Proto  # noqa: PLC0415
     from controller.fleet import CONCURRENT_HANDSHAKES  # noqa: PLC0415
     from controller.hops import Ship  # noqa: PLC0415
-    from controller.inventory import parse_target  # noqa: PLC0415
+    from controller.hosts import parse_target  # noqa: PLC0415
     from controller.request import SurveyRequest  # noqa: PLC0415
-    from controller.sshconfig import load_ssh_config  # noqa: PLC0415
-    from controller.sshconfig import resolve  # noqa: PLC0415
     from controller.sshrun import HostKeys  # noqa: PLC0415
     from controller.sshrun import SshConnection  # noqa: PLC0415
     from controller.sshrun import SshRunner  # noqa: PLC0415
@@ -77,14 +75,15 @@ def phases(names: list[str], config: Path) -> str:
     from controller.survey import Survey  # noqa: PLC0415
     from controller.survey import Target  # noqa: PLC0415
     from controller.survey import survey_target  # noqa: PLC0415
+    from controller.targets import Resolver  # noqa: PLC0415
 
-    cfg = load_ssh_config(str(config))
+    resolver = Resolver(str(config))
     keys = HostKeys(None, accept_new=False)
     gate = threading.Semaphore(CONCURRENT_HANDSHAKES)
 
     def one(name: str) -> SshConnection:
         with gate:
-            return connect(resolve(cfg, parse_target(name)), keys, 30)
+            return connect(resolver.resolve(parse_target(name)), keys, 30)
 
     survey = Survey(SurveyRequest(query=Query(frozenset({Proto.TCP})), timeout=60))
     start = time.perf_counter()

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from typing import Optional
     from typing import Sequence
 
-    from controller.inventory import HostSpec
+    from controller.hosts import HostSpec
 
 
 FORMATS = ("table", "json", "jsonl", "csv", "msgpack")
@@ -163,6 +163,9 @@ def build_parser() -> Parser:
     add("--limit", metavar="PATTERN", help="only these inventory hosts or groups")
     add("-F", dest="ssh_config", metavar="FILE",
         help="ssh_config file (default: ~/.ssh/config)")  # fmt: skip
+    add("--list-targets", action="store_true",
+        help="show how each host would be reached (ssh -G, ansible-inventory); "
+        "connect to nothing")  # fmt: skip
     add("--accept-new", action="store_true",
         help="trust unknown host keys on first use (never a changed one)")  # fmt: skip
     add("--become", choices=("sudo", "pfexec"),
@@ -189,15 +192,14 @@ def select_hosts(
             msg = "--limit needs an inventory (-i)"
             raise UsageError(msg)
         return None
-    from controller.inventory import InventoryError  # noqa: PLC0415 - hosts only
-    from controller.inventory import limit_hosts  # noqa: PLC0415
-    from controller.inventory import load_inventory  # noqa: PLC0415
-    from controller.inventory import parse_target  # noqa: PLC0415
+    from controller.hosts import load_inventory_hosts  # noqa: PLC0415 - hosts only
+    from controller.hosts import parse_target  # noqa: PLC0415
+    from controller.inventory import InventoryError  # noqa: PLC0415
 
     try:
         specs = [parse_target(t) for t in targets]
         if inventory is not None:
-            specs += limit_hosts(load_inventory(inventory), limit)
+            specs += load_inventory_hosts(inventory, limit)
     except InventoryError as err:
         hint = "-i" if inventory else "TARGET"
         msg = f"argument {hint}: {err}"
@@ -206,6 +208,48 @@ def select_hosts(
         msg = f"argument --limit: no host matches {limit!r}"
         raise UsageError(msg)
     return specs
+
+
+def check_ssh_config(path: str) -> None:
+    """-F FILE must be a readable text file: one usage error, not one per host."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        msg = f"cannot read ssh_config {path}: {err.strerror or err}"
+        raise UsageError(msg) from None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        msg = f"{path}: not a valid ssh_config (byte {err.start} is not UTF-8)"
+        raise UsageError(msg) from None
+
+
+def list_targets(specs: Optional[List[HostSpec]], opts: argparse.Namespace) -> int:
+    """--list-targets: print every host's route; 2 if one cannot be reached as given."""
+    from controller.routes import render_routes  # noqa: PLC0415
+    from controller.routes import resolve_routes  # noqa: PLC0415
+    from controller.targets import Resolver  # noqa: PLC0415
+
+    if specs is None:
+        msg = "--list-targets needs TARGET or -i"
+        raise UsageError(msg)
+    if opts.output_format not in ("table", "json", "jsonl"):
+        msg = "--list-targets writes a table, json or jsonl"
+        raise UsageError(msg)
+    routes = resolve_routes(specs, Resolver(opts.ssh_config))
+    for route in routes:
+        if route.error:
+            logs.get(__name__).error("%s: bad-target: %s", route.spec.name, route.error)
+
+    def write() -> None:
+        render_routes(routes, sys.stdout, fmt=opts.output_format, header=not opts.no_header)
+        sys.stdout.flush()
+
+    failed = write_output(write)
+    if failed is not None:
+        return failed
+    return EXIT_USAGE if any(r.error for r in routes) else EXIT_OK
 
 
 def report_targets(result: FleetResult) -> None:
@@ -250,6 +294,10 @@ def run(argv: Sequence[str]) -> int:
         hide_loopback=opts.hide_loopback, ports=opts.ports,
     )  # fmt: skip
     specs = select_hosts(opts.targets, opts.inventory, opts.limit)
+    if opts.ssh_config is not None:
+        check_ssh_config(opts.ssh_config)
+    if opts.list_targets:
+        return list_targets(specs, opts)
     request = SurveyRequest(
         query=filt.query,
         zones=ZoneSelection(every=opts.all_zones, patterns=tuple(opts.zone_patterns)),

@@ -20,15 +20,13 @@ from common.format import escape_text
 from controller.cancel import RUN
 from controller.hops import Become
 from controller.hops import Hop
-from controller.inventory import HostSpec
+from controller.hosts import HostSpec
 from controller.jobs import run_jobs
 from controller.request import ZoneSelectionError
 from controller.results import FleetResult
 from controller.results import TargetResult
-from controller.sshconfig import SshSettings
-from controller.sshconfig import load_ssh_config
-from controller.sshconfig import resolve
-from controller.sshconfig import resolve_jump
+from controller.routes import describe_route
+from controller.routes import resolved_by
 from controller.sshrun import HostKeys
 from controller.sshrun import SshConnection
 from controller.sshrun import SshRunner
@@ -38,6 +36,8 @@ from controller.survey import Host
 from controller.survey import Survey
 from controller.survey import survey_host
 from controller.survey import survey_local
+from controller.targets import Resolver
+from controller.targets import SshSettings
 from controller.zones import GLOBAL
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,8 @@ class Fleet:
 
     def __init__(self, survey: Survey) -> None:
         self.survey = survey
-        self.config = load_ssh_config(survey.request.ssh.config_path)
         ssh = survey.request.ssh
+        self.resolver = Resolver(ssh.config_path)
         self.host_keys = HostKeys(ssh.accept_new_file, ssh.accept_new)
         self.handshakes = threading.Semaphore(CONCURRENT_HANDSHAKES)
         self.become: tuple[Hop, ...] = (Become(ssh.become),) if ssh.become else ()
@@ -91,36 +91,46 @@ class Fleet:
     def survey_spec(self, spec: HostSpec) -> List[TargetResult]:
         """Everything sockstat does on one host; a failure is that host's status."""
         if spec.local:
+            if spec.problem:
+                return [TargetResult(spec.name, GLOBAL, Status.BAD_TARGET, spec.problem)]
             return survey_local(self.survey, name=spec.name).targets
+        settings: Optional[SshSettings] = None
         try:
-            connection = self.connect(spec)
-            try:
-                host = Host(
-                    spec.name,
-                    agent=SshRunner(connection),
-                    shell=SshRunner(connection),
-                    ships=True,
-                    become=self.become,
-                    channels=CHANNELS_PER_HOST,
-                )
-                return survey_host(host, self.survey)
-            finally:
-                connection.close()
+            settings = self.resolver.resolve(spec)
+            if log.isEnabledFor(logging.INFO):
+                log.info("%s: %s", spec.name, describe_route(settings, spec))
+            results = self.survey_remote(spec, settings)
         except ZoneSelectionError as err:
-            return [TargetResult(spec.name, "*", Status.ZONE_ENTRY_FAILED, str(err))]
+            results = [TargetResult(spec.name, "*", Status.ZONE_ENTRY_FAILED, str(err))]
         except TransportError as err:
             status = Status.INTERRUPTED if RUN.cancelled else Status(err.status)
             message = RUN.reason if RUN.cancelled else str(err)
-            return [TargetResult(spec.name, GLOBAL, status, message)]
+            results = [TargetResult(spec.name, GLOBAL, status, message)]
+        deciders = tuple(resolved_by(spec, settings))
+        for result in results:
+            result.resolved_by = deciders
+        return results
 
-    def connect(self, spec: HostSpec) -> SshConnection:
+    def survey_remote(self, spec: HostSpec, settings: SshSettings) -> List[TargetResult]:
+        """Connect, survey the host (and its zones), close."""
+        connection = self.connect(settings)
+        try:
+            host = Host(
+                spec.name,
+                agent=SshRunner(connection),
+                shell=SshRunner(connection),
+                ships=True,
+                become=self.become,
+                channels=CHANNELS_PER_HOST,
+            )
+            return survey_host(host, self.survey)
+        finally:
+            connection.close()
+
+    def connect(self, settings: SshSettings) -> SshConnection:
         """Open the host's Transport, through every ProxyJump hop in turn."""
-        settings = resolve(self.config, spec)
-        hops: List[SshSettings] = [
-            resolve_jump(self.config, j) for j in settings.proxy_jump
-        ]
         via: Optional[SshConnection] = None
-        for hop in [*hops, settings]:
+        for hop in [*settings.jumps, settings]:
             left = self.survey.timeout()
             if left <= 0:
                 if via is not None:

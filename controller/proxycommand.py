@@ -64,10 +64,18 @@ def expand_tokens(template: str, values: Dict[str, str], *, directive: str) -> s
 
 
 def expand_proxy_command(
-    template: str, *, host: str, host_arg: str, port: int, user: str
+    template: str,
+    *,
+    host: str,
+    host_arg: str,
+    port: int,
+    user: str,
+    alias: Optional[str] = None,
 ) -> str:
     """Return the shell command OpenSSH would run for this ProxyCommand."""
-    values = {"h": host, "n": host_arg, "k": host_arg, "p": str(port), "r": user}
+    values = {
+        "h": host, "n": host_arg, "k": alias or host_arg, "p": str(port), "r": user,
+    }  # fmt: skip
     return "exec " + expand_tokens(template, values, directive="ProxyCommand")
 
 

@@ -254,6 +254,7 @@ def target_json(target: TargetResult, shown: int) -> Dict[str, object]:
         "sockets": shown,
         "elapsed_ms": round(target.elapsed * 1000, 1),
         "warnings": list(snapshot.warnings) if snapshot else [],
+        "resolved_by": list(target.resolved_by),
     }
 
 

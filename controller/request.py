@@ -18,7 +18,7 @@ TYPE_CHECKING = False  # typing is not imported at run time: start-up (issue #10
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from controller.inventory import HostSpec
+    from controller.hosts import HostSpec
 
 DEFAULT_ACCEPT_NEW_FILE = "~/.ssh/known_hosts.sockstat"
 # Zones are bound by CPU (each runs an agent on the host's cores); hosts by round

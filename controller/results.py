@@ -24,7 +24,7 @@ class TargetResult(Record):
     module it imports) would be a tenth of an idle run's start-up (issue #10).
     """
 
-    __slots__ = ("elapsed", "error", "host", "snapshot", "status", "zone")
+    __slots__ = ("elapsed", "error", "host", "resolved_by", "snapshot", "status", "zone")
 
     def __init__(
         self,
@@ -41,6 +41,9 @@ class TargetResult(Record):
         self.error = error
         self.elapsed = elapsed
         self.snapshot = snapshot
+        # The tools that decided how the host was reached (ssh -G, ansible-inventory
+        # ...); empty for this host's own zones.
+        self.resolved_by: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:

@@ -35,6 +35,7 @@ import paramiko
 from paramiko.common import cMSG_CHANNEL_REQUEST
 
 from common.errors import TransportError
+from common.format import escape_text
 from controller.cancel import RUN
 from controller.knownhosts import HostEntry
 from controller.knownhosts import KnownHosts
@@ -43,9 +44,8 @@ from controller.knownhosts import host_key_name
 from controller.knownhosts import load_known_hosts
 from controller.proxycommand import ProxyProcess
 from controller.proxycommand import expand_proxy_command
-from controller.sshconfig import SshSettings
-from controller.sshconfig import default_identities
 from controller.status import Status
+from controller.targets import SshSettings
 from controller.transport import Completed
 from controller.transport import StderrTail
 
@@ -86,7 +86,7 @@ class HostKeys:
                         log.warning("cannot read known hosts %s", problem)
                 merged.keys += self._files[path].keys
             merged.keys += self._recorded
-        return merged.lookup(settings.hostname, settings.port)
+        return merged.lookup(*settings.known_hosts_name)
 
     def verify(self, settings: SshSettings, key: paramiko.PKey, entry: HostEntry) -> None:
         """Accept a known key; never a revoked or changed one; an unknown one if allowed."""
@@ -128,7 +128,7 @@ class HostKeys:
         self._record(settings, key)
 
     def _record(self, settings: SshSettings, key: paramiko.PKey) -> None:
-        name = host_key_name(settings.hostname, settings.port)
+        name = host_key_name(*settings.known_hosts_name)
         line = f"{name} {key.get_name()} {key.get_base64()}\n"
         with self._lock:
             where = f"{self.accept_new_file} (this run)"
@@ -193,7 +193,7 @@ def _load_keys(settings: SshSettings) -> List[paramiko.PKey]:
             keys += list(paramiko.Agent().get_keys())
         except paramiko.SSHException as err:
             log.debug("ssh-agent: %s", err)
-    for path in settings.identity_files or default_identities():
+    for path in settings.identity_files:
         try:
             keys.append(paramiko.PKey.from_path(path))
         except paramiko.PasswordRequiredException:
@@ -426,9 +426,10 @@ def _open_socket(
         command = expand_proxy_command(
             settings.proxy_command,
             host=settings.hostname,
-            host_arg=settings.name,
+            host_arg=settings.host_arg or settings.name,
             port=settings.port,
             user=settings.user,
+            alias=settings.host_key_alias,
         )
         proxy = ProxyProcess(command, label=settings.name)
         return proxy.sock, proxy
@@ -436,6 +437,9 @@ def _open_socket(
         return _connect_tcp(settings.hostname, settings.port, timeout), None
     except socket.gaierror as err:
         msg = f"cannot resolve {settings.hostname}: {err.strerror}"
+        raise TransportError(msg, status=Status.DNS) from err
+    except UnicodeError as err:  # getaddrinfo's IDNA encoding refused the name
+        msg = f"cannot resolve {escape_text(settings.hostname)}: not a valid host name"
         raise TransportError(msg, status=Status.DNS) from err
     except socket.timeout as err:
         msg = f"no answer from {settings.address} within {timeout:g}s"

@@ -202,8 +202,7 @@ def bad_inventories(tmp_path: Path) -> list[tuple[Path, str]]:
         "binary.txt": (b"\x00\xff\xfe\x93binary", "not a text inventory"),
         "list.yml": (b"all:\n  hosts:\n    a: [1, 2]\n", "variables of host 'a' must be"),
         "children.yml": (b"all:\n  children: [x]\n", "children of group 'all' must be"),
-        "big.ini": (b"[web]\nw1 ansible_port=99999999\n", "bad ansible_port '99999999'"),
-        "neg.ini": (b"[web]\nw1 ansible_port=-1\n", "bad ansible_port '-1'"),
+        "loop.ini": (b"[a:children]\nb\n[b:children]\na\n", "creates a loop"),
         "vars.yml": (b"all:\n  vars: [1]\n", "vars of group 'all' must be"),
     }
     found = []
@@ -213,7 +212,10 @@ def bad_inventories(tmp_path: Path) -> list[tuple[Path, str]]:
     return found
 
 
-def test_bad_inventories_are_usage_errors(tmp_path: Path) -> None:
+def test_bad_inventories_are_usage_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOCKSTAT_INVENTORY_READER", "builtin")
     for path, message in bad_inventories(tmp_path):
         done = run_main("-i", str(path))
         assert done.returncode == 2, (path, done.stderr)
@@ -241,6 +243,22 @@ def test_bad_values_are_usage_errors(args: list[str], message: str) -> None:
     assert len(done.stderr.splitlines()) == 1, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_bad_value_for_one_host_is_that_hosts_bad_target(tmp_path: Path) -> None:
+    """The other hosts are still surveyed; the error names the host and the variable."""
+    path = tmp_path / "hosts.ini"
+    path.write_text("[web]\nw1 ansible_port=99999999\nlocal ansible_connection=local\n")
+    done = run_main("-i", str(path), "--format", "json")
+    assert done.returncode == 2, done.stderr
+    doc = json.loads(done.stdout)
+    found = {t["host"]: (t["status"], t["error"]) for t in doc["targets"]}
+    assert found["local"][0] == "ok"
+    assert found["w1"] == (
+        "bad-target",
+        "inventory host w1: ansible_port='99999999': expected a port 1-65535",
+    )
+    assert done.stderr.count("bad-target") == 1
 
 
 def test_binary_ssh_config_is_a_usage_error(tmp_path: Path) -> None:

@@ -107,6 +107,7 @@ def test_every_kind_of_socket_with_its_owner(
             "sockets": len(doc["sockets"]),
             "elapsed_ms": doc["targets"][0]["elapsed_ms"],
             "warnings": doc["targets"][0]["warnings"],
+            "resolved_by": [],
         }
     ]
 

@@ -52,10 +52,13 @@ class Fleet:
         # --accept-new writes stays in the test's directory.
         return {"HOME": str(self.home), "SSH_AUTH_SOCK": ""}
 
-    def run(self, *args: str) -> tuple[int, dict[str, Any], str]:
+    def run(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any], str]:
         done = run_sockstat(
-            "-F", str(self.config), "--format", "json", *args, env=self.env()
-        )
+            "-F", str(self.config), "--format", "json", *args,
+            env={**self.env(), **(env or {})},
+        )  # fmt: skip
         try:
             doc = json.loads(done.stdout)
         except json.JSONDecodeError:
@@ -200,8 +203,8 @@ def test_key_login_through_an_alias(fleet: Fleet, holder: Holder) -> None:
     assert holder.inode("tcp4_listen") in inodes(doc, "alpha")
     listener = next(s for s in doc["sockets"] if s["inode"] == holder.inode("tcp4_listen"))
     assert listener["owners"][0]["command"] == "sockholder"
-    # A directive sockstat does not act on is named once, in a warning.
-    assert stderr.count("ignoring gssapiauthentication") == 1, stderr
+    # OpenSSH resolved the alias, and the JSON says so.
+    assert [t["resolved_by"] for t in doc["targets"]] == [["ssh -G"]]
 
 
 def test_two_hosts_get_a_host_column(fleet: Fleet, holder: Holder) -> None:
@@ -348,6 +351,11 @@ def jump(fleet: Fleet) -> Iterator[str]:
     with fleet.config.open("a") as f:
         f.write("\nHost gate\n  HostName 10.213.7.2\n")
         f.write("Host inner\n  HostName 127.0.0.1\n  Port 2222\n  ProxyJump gate\n")
+        # A jump host with a ProxyJump of its own: alpha, then the gate, then inner.
+        f.write("Host gate-via-alpha\n  HostName 10.213.7.2\n  ProxyJump alpha\n")
+        f.write(
+            "Host deep\n  HostName 127.0.0.1\n  Port 2222\n  ProxyJump gate-via-alpha\n"
+        )
     try:
         yield name
     finally:
@@ -364,6 +372,51 @@ def test_proxyjump_through_one_sshd_to_another(fleet: Fleet, jump: str) -> None:
     listeners = {(s["local_address"], s["local_port"]) for s in doc["sockets"]}
     assert ("127.0.0.1", 2222) in listeners
     assert ("10.213.7.2", 22) in listeners
+
+
+def test_a_jump_host_with_its_own_proxyjump(fleet: Fleet, jump: str) -> None:
+    """OpenSSH chains a jump host's own ProxyJump; so does sockstat (dry run, then real)."""
+    code, routes, stderr = fleet.run("--list-targets", "deep")
+    assert code == 0, stderr
+    (route,) = routes["targets"]
+    hops = [(h["name"], h["address"], h["port"]) for h in route["jumps"]]
+    assert hops == [
+        ("alpha", "127.0.0.1", fleet.servers["alpha"].port),
+        ("gate-via-alpha", "10.213.7.2", 22),
+    ]
+    assert (route["address"], route["port"], route["resolved_by"]) == (
+        "127.0.0.1",
+        2222,
+        ["ssh -G"],
+    )
+    code, doc, stderr = fleet.run("deep", "-P", "tcp", "-l", "-v")
+    assert code == 0, stderr
+    assert ("127.0.0.1", 2222) in {
+        (s["local_address"], s["local_port"]) for s in doc["sockets"]
+    }
+    assert "via root@" in stderr  # -v names the route
+
+
+def test_a_dynamic_inventory_through_ansible(fleet: Fleet, tmp_path: Path) -> None:
+    """An executable inventory (a script) is read by ansible-inventory, then surveyed."""
+    script = tmp_path / "inventory.py"
+    hostvars = {"ansible_host": "127.0.0.1", "ansible_port": fleet.servers["alpha"].port}
+    listing = {"web": {"hosts": ["dyn1"]}, "_meta": {"hostvars": {"dyn1": hostvars}}}
+    script.write_text(
+        f"#!{sys.executable}\nimport sys\n"
+        f"print({json.dumps(listing)!r} if sys.argv[1:] == ['--list'] else '{{}}')\n"
+    )
+    script.chmod(0o755)
+    code, doc, stderr = fleet.run(
+        "-i", str(script), "--limit", "web", "-P", "udp", env=reader_env("ansible")
+    )
+    assert code == 0, stderr
+    assert [(t["host"], t["status"], t["resolved_by"]) for t in doc["targets"]] == [
+        ("dyn1", "ok", ["ansible-inventory", "ssh -G"])
+    ]
+    done = run_sockstat("-i", str(script), env={**fleet.env(), **reader_env("builtin")})
+    assert done.returncode == 2
+    assert "needs ansible-inventory" in done.stderr
 
 
 INI = """\
@@ -395,6 +448,17 @@ all:
 """
 
 
+def reader_env(reader: str) -> dict[str, str]:
+    """Choose the inventory reader; ansible-inventory is the test venv's (a test extra)."""
+    if reader == "ansible":
+        command = Path(sys.executable).parent / "ansible-inventory"
+        require(command.exists(), "ansible-core is not installed (pip install '.[test]')")
+        return {"SOCKSTAT_INVENTORY_READER": "ansible",
+                "PATH": f"{command.parent}:{os.environ['PATH']}"}  # fmt: skip
+    return {"SOCKSTAT_INVENTORY_READER": "builtin"}
+
+
+@pytest.mark.parametrize("reader", ["ansible", "builtin"])
 @pytest.mark.parametrize(
     ("suffix", "text", "limit", "hosts"),
     [
@@ -406,14 +470,19 @@ all:
     ],
 )
 def test_inventories_with_limit(
-    fleet: Fleet, tmp_path: Path, suffix: str, text: str, limit: str, hosts: list[str]
-) -> None:
+    fleet: Fleet, tmp_path: Path, suffix: str, text: str, limit: str, hosts: list[str],
+    reader: str,
+) -> None:  # fmt: skip
     inventory = tmp_path / f"hosts{suffix}"
     ports = {"alpha": fleet.servers["alpha"].port, "bravo": fleet.servers["bravo"].port}
     inventory.write_text(text.format(**ports))
-    code, doc, stderr = fleet.run("-i", str(inventory), "--limit", limit, "-P", "udp")
+    code, doc, stderr = fleet.run(
+        "-i", str(inventory), "--limit", limit, "-P", "udp", env=reader_env(reader)
+    )
     assert code == 0, stderr
     assert [t["host"] for t in doc["targets"]] == hosts
+    decided = "ansible-inventory" if reader == "ansible" else "built-in inventory reader"
+    assert {tuple(t["resolved_by"]) for t in doc["targets"]} == {(decided, "ssh -G")}
     assert {s["host"] for s in doc["sockets"]} <= set(hosts)
 
 
