@@ -4,7 +4,8 @@ Ansible's answer covers everything an inventory can be: INI, YAML, a directory o
 files, an executable inventory script, inventory plugins, ``group_vars/`` and
 ``host_vars/``; variables come merged by Ansible's own precedence and ``--limit`` is
 Ansible's own pattern selection.  Vault-encrypted values come back still encrypted
-(``{"__ansible_vault": ...}``) and Jinja templates unevaluated; controller/hosts.py
+(``{"__ansible_vault": ...}``), ``!unsafe`` text as ``{"__ansible_unsafe": ...}``,
+and Jinja templates unevaluated; controller/hosts.py
 refuses both where a connection needs them.
 """
 
@@ -21,6 +22,7 @@ from typing import Tuple
 from common.format import escape_text
 from controller.inventory import Inventory
 from controller.inventory import InventoryError
+from controller.inventory import Unsafe
 from controller.inventory import Vaulted
 
 COMMAND = "ansible-inventory"
@@ -39,6 +41,8 @@ def _decode(value: object) -> object:
     if isinstance(value, dict):
         if set(value) == {"__ansible_vault"}:
             return Vaulted(str(value["__ansible_vault"]))
+        if set(value) == {"__ansible_unsafe"}:  # !unsafe: never templated
+            return Unsafe(str(value["__ansible_unsafe"]))
         return {str(k): _decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_decode(v) for v in value]

@@ -205,7 +205,10 @@ def select_hosts(
         msg = f"argument {hint}: {err}"
         raise UsageError(msg) from None
     if not specs:
-        msg = f"argument --limit: no host matches {limit!r}"
+        if limit:
+            msg = f"argument --limit: no host matches {limit!r}"
+        else:
+            msg = f"argument -i: no hosts in {inventory}"
         raise UsageError(msg)
     return specs
 
@@ -237,7 +240,13 @@ def list_targets(specs: Optional[List[HostSpec]], opts: argparse.Namespace) -> i
     if opts.output_format not in ("table", "json", "jsonl"):
         msg = "--list-targets writes a table, json or jsonl"
         raise UsageError(msg)
-    routes = resolve_routes(specs, Resolver(opts.ssh_config))
+    from controller.request import SshOptions  # noqa: PLC0415
+
+    ssh = SshOptions(config_path=opts.ssh_config, accept_new=opts.accept_new)
+    routes = resolve_routes(
+        specs, Resolver(opts.ssh_config), accept_new=ssh.accept_new,
+        accept_new_file=ssh.accept_new_file,
+    )  # fmt: skip
     for route in routes:
         if route.error:
             logs.get(__name__).error("%s: bad-target: %s", route.spec.name, route.error)
@@ -294,7 +303,7 @@ def run(argv: Sequence[str]) -> int:
         hide_loopback=opts.hide_loopback, ports=opts.ports,
     )  # fmt: skip
     specs = select_hosts(opts.targets, opts.inventory, opts.limit)
-    if opts.ssh_config is not None:
+    if opts.ssh_config is not None and opts.ssh_config != "none":  # ssh -F none
         check_ssh_config(opts.ssh_config)
     if opts.list_targets:
         return list_targets(specs, opts)

@@ -29,6 +29,7 @@ from typing import Tuple
 
 from common.format import escape_text
 from controller.inventory import InventoryError
+from controller.inventory import Unsafe
 from controller.inventory import Vaulted
 
 LOCAL = "local"
@@ -48,6 +49,9 @@ PORT_VARS = ("ansible_port", "ansible_ssh_port")
 USER_VARS = ("ansible_user", "ansible_ssh_user")
 KEY_VARS = ("ansible_private_key_file", "ansible_ssh_private_key_file")
 ARGS_VARS = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
+CHECKING_VARS = ("ansible_host_key_checking", "ansible_ssh_host_key_checking")
+# ansible/module_utils/parsing/convert_bool.py BOOLEANS_FALSE
+FALSE = frozenset({"n", "no", "off", "0", "false", "f", "0.0"})
 SSH_CONNECTIONS = ("ssh", "paramiko", "paramiko_ssh", "smart")
 # ssh flags without an argument that change nothing sockstat does.
 IGNORED_FLAGS = frozenset("46AaCgKkMNnqsTtvXxYy")
@@ -63,6 +67,7 @@ class HostSpec:
     user: Optional[str] = None
     identity_file: Optional[str] = None  # ansible_ssh_private_key_file
     ssh_args: Tuple[str, ...] = ()  # -o/-J options, from ansible_ssh_common_args
+    ssh_args_first: Tuple[str, ...] = ()  # ansible_ssh_args, host key checking off
     groups: Tuple[str, ...] = ()
     source: str = ARGUMENT  # argument, plain list, ansible-inventory, built-in
     local: bool = False  # "local", or ansible_connection=local: no SSH
@@ -85,7 +90,7 @@ class HostSpec:
             args += ["-o", f'IdentityFile="{self.identity_file}"']
         if self.user is not None:
             args += ["-o", f'User="{self.user}"']
-        return [*args, *self.ssh_args]
+        return [*self.ssh_args_first, *args, *self.ssh_args]
 
 
 def parse_target(text: str, *, source: str = ARGUMENT) -> HostSpec:
@@ -131,7 +136,7 @@ def _text(host: str, name: str, value: object) -> str:
         msg = f"{name} is a {type(value).__name__}, not text"
         raise _Unusable(msg)
     text = str(value)
-    if "{{" in text or "{%" in text:
+    if not isinstance(value, Unsafe) and any(m in text for m in ("{{", "{%", "{#")):
         shown = escape_text(text)
         msg = (
             f"{name} is a Jinja template ({shown!r}); sockstat does not evaluate templates"
@@ -201,6 +206,8 @@ def _connection(spec: HostSpec, variables: Dict[str, object]) -> None:
     connection = variables.get("ansible_connection")
     if connection is not None:
         kind = _text(name, "ansible_connection", connection)
+        for prefix in ("ansible.builtin.", "ansible.legacy."):  # the same plugins
+            kind = kind[len(prefix) :] if kind.startswith(prefix) else kind
         if kind == "local":
             spec.local = True
             return
@@ -232,6 +239,15 @@ def _connection(spec: HostSpec, variables: Dict[str, object]) -> None:
         if variables.get(var) is not None:
             args += split_ssh_args(_text(name, var, variables[var]), var)
     spec.ssh_args = tuple(args)
+    # Before the port, key and user, as the ssh plugin orders them (first wins).
+    first: List[str] = []
+    if variables.get("ansible_ssh_args") is not None:
+        text = _text(name, "ansible_ssh_args", variables["ansible_ssh_args"])
+        first += split_ssh_args(text, "ansible_ssh_args")
+    var, value = _last(variables, CHECKING_VARS)
+    if var is not None and str(value).strip().lower() in FALSE:
+        first += ["-o", "StrictHostKeyChecking=no"]  # unknown keys; never a changed one
+    spec.ssh_args_first = tuple(first)
 
 
 def is_plain_list(path: Path) -> bool:
@@ -285,10 +301,10 @@ def ansible_inventory_command() -> Optional[str]:
 def load_inventory_hosts(path: str, limit: Optional[str]) -> List[HostSpec]:
     """Return the hosts of an inventory that ``--limit`` keeps, in inventory order."""
     source = Path(path)
-    if not source.exists():
+    if not source.exists() and "," not in path:  # "a,b," is Ansible's host list
         msg = f"cannot read inventory {path}: no such file or directory"
         raise InventoryError(msg)
-    if is_plain_list(source):
+    if source.exists() and is_plain_list(source):
         if limit:
             msg = f"--limit needs an Ansible inventory; {path} is a plain list of hosts"
             raise InventoryError(msg)

@@ -32,9 +32,11 @@ Variables = Dict[str, object]
 # ansible/constants.py: YAML_FILENAME_EXTENSIONS, and the files a directory
 # inventory skips (INVENTORY_IGNORE_EXTS, INVENTORY_IGNORE_PATTERNS).
 VARS_EXTENSIONS = ("", ".yml", ".yaml", ".json")
-IGNORED_SUFFIXES = ("~", ".orig", ".cfg", ".retry", ".pyc", ".pyo", ".ini~", ".rst",
-                    ".md", ".txt")  # fmt: skip
-VARS_DIRS = ("group_vars", "host_vars")
+# constants.py REJECT_EXTS + [".orig", ".cfg", ".retry"]; manager.py IGNORED_ALWAYS.
+IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst",
+                    ".orig", ".cfg", ".retry")  # fmt: skip
+IGNORED_NAMES = ("host_vars", "group_vars", "vars_plugins")
+YAML_SUFFIXES = ("", ".yml", ".yaml", ".json")  # yaml.py verify_file()
 
 
 class InventoryError(FleetError):
@@ -57,6 +59,12 @@ class Vaulted:
 
     def __hash__(self) -> int:
         return hash(self.ciphertext)
+
+
+class Unsafe(str):
+    """A value marked ``!unsafe``: text Ansible never templates."""
+
+    __slots__ = ()
 
 
 class Group:
@@ -267,7 +275,7 @@ def expand_hostname_range(pattern: str) -> List[str]:
 def _range_values(begin: str, end: str, step_text: List[str]) -> List[str]:
     """Return the values of one range; ValueError when Ansible would refuse it."""
     step = int(step_text[0]) if step_text else 1
-    if not end or step < 1:
+    if not end or not step:  # a negative step is an empty range, as range() makes it
         raise ValueError(end)
     letters = string.ascii_letters
     if begin in letters and end in letters:
@@ -421,7 +429,7 @@ def load_yaml(text: str, *, source: str) -> object:
 
     def unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> object:
         if isinstance(node, yaml.ScalarNode):
-            return loader.construct_scalar(node)
+            return Unsafe(loader.construct_scalar(node))
         if isinstance(node, yaml.SequenceNode):
             return loader.construct_sequence(node)
         return loader.construct_mapping(node)  # type: ignore[arg-type]
@@ -435,15 +443,22 @@ def load_yaml(text: str, *, source: str) -> object:
         raise InventoryError(msg) from None
 
 
+class NotYaml(InventoryError):
+    """What Ansible's yaml plugin refuses, leaving the file to its ini plugin."""
+
+
 def parse_yaml(text: str, inventory: Inventory, *, source: str) -> None:
     """Read a YAML inventory into ``inventory`` (plugins/inventory/yaml.py parse())."""
-    data = load_yaml(text, source=source)
+    try:
+        data = load_yaml(text, source=source)
+    except InventoryError as err:
+        raise NotYaml(str(err)) from None
     if not data:
         msg = f"{source}: empty YAML inventory"
-        raise InventoryError(msg)
+        raise NotYaml(msg)
     if not isinstance(data, dict):
         msg = f"{source}: a YAML inventory is a mapping of groups"
-        raise InventoryError(msg)
+        raise NotYaml(msg)
     if "plugin" in data:
         msg = f"{source}: an inventory plugin configuration; it needs ansible-inventory"
         raise InventoryError(msg)
@@ -498,16 +513,11 @@ def _read_text(path: Path) -> str:
         raise InventoryError(msg) from None
 
 
-def is_yaml(path: Path, text: str) -> bool:
-    """Whether Ansible's auto order would read this file as YAML (yaml.py verify_file)."""
-    return path.suffix in (".yml", ".yaml", ".json")
-
-
 def read_source(path: Path, inventory: Inventory) -> None:
     """Read one inventory file (or each file of a directory, in name order)."""
     if path.is_dir():
         for child in sorted(path.iterdir()):
-            if child.name in VARS_DIRS or child.name.startswith("."):
+            if child.name in IGNORED_NAMES or child.name.startswith("."):
                 continue
             if child.name.endswith(IGNORED_SUFFIXES):
                 continue
@@ -517,14 +527,28 @@ def read_source(path: Path, inventory: Inventory) -> None:
         msg = f"{path}: an executable (dynamic) inventory; it needs ansible-inventory"
         raise InventoryError(msg)
     text = _read_text(path)
-    if is_yaml(path, text):
-        parse_yaml(text, inventory, source=str(path))
-    else:
+    if path.suffix not in YAML_SUFFIXES:
         parse_ini(text, inventory, source=str(path))
+        return
+    # Ansible tries its yaml plugin, then its ini plugin: a file without a suffix
+    # may be either, and an empty or non-mapping YAML file is read as INI.
+    try:
+        parse_yaml(text, inventory, source=str(path))
+    except NotYaml as err:
+        try:
+            parse_ini(text, inventory, source=str(path))
+        except InventoryError:
+            if path.suffix:
+                raise err from None
+            raise
 
 
 def _vars_file(path: Path) -> Variables:
-    data = load_yaml(_read_text(path), source=str(path))
+    text = _read_text(path)
+    if text.startswith("$ANSIBLE_VAULT"):
+        msg = f"{path}: a vault-encrypted vars file; sockstat does not decrypt vault files"
+        raise InventoryError(msg)
+    data = load_yaml(text, source=str(path))
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -576,10 +600,20 @@ def read_vars_dirs(base: Path, inventory: Inventory) -> None:
 def load_inventory(path: str) -> Inventory:
     """Read an Ansible inventory file or directory, as Ansible would."""
     source = Path(path)
+    inventory = Inventory()
+    if not source.exists() and "," in path:
+        # plugins/inventory/host_list.py: "web1,db1:2222," names hosts inline.
+        for word in filter(None, (w.strip() for w in path.split(","))):
+            try:
+                host, port = parse_address(word)
+            except ValueError:
+                host, port = word, None
+            inventory.add_host(host, "ungrouped", port)
+        inventory.reconcile()
+        return inventory
     if not source.exists():
         msg = f"cannot read inventory {path}: no such file or directory"
         raise InventoryError(msg)
-    inventory = Inventory()
     try:
         read_source(source, inventory)
         inventory.reconcile()

@@ -45,6 +45,25 @@ def split_host_pattern(pattern: str) -> List[str]:
     return [w.strip() for w in words if w.strip()]
 
 
+def limit_patterns(limit: str) -> List[str]:
+    """Split a --limit; ``@FILE`` stands for the patterns in FILE, one a line.
+
+    As manager.py subset() reads it; a missing file is an error.
+    """
+    words: List[str] = []
+    for word in split_host_pattern(limit):
+        if not word.startswith("@"):
+            words.append(word)
+            continue
+        try:
+            with open(word[1:], encoding="utf-8") as f:
+                words += [line.strip() for line in f.read().split("\n")]
+        except (OSError, UnicodeDecodeError) as err:
+            msg = f"cannot read limit file {word[1:]}: {getattr(err, 'strerror', err)}"
+            raise InventoryError(msg) from None
+    return [w for w in words if w]
+
+
 def order_patterns(patterns: List[str]) -> List[str]:
     """Plain patterns, then ``&``, then ``!`` (``all`` when there is no plain one)."""
     plain = [p for p in patterns if p[0] not in "!&"]
@@ -108,7 +127,7 @@ def select(inventory: Inventory, pattern: Optional[str]) -> List[str]:
     if not pattern:
         return every
     chosen: List[str] = []
-    for word in order_patterns(split_host_pattern(pattern)):
+    for word in order_patterns(limit_patterns(pattern)):
         that = [word] if word in inventory.hosts else match_one(inventory, word)
         if word[0] == "!":
             chosen = [h for h in chosen if h not in set(that)]

@@ -24,6 +24,7 @@ from controller.hosts import HostSpec
 from controller.jobs import run_jobs
 from controller.targets import Resolver
 from controller.targets import SshSettings
+from controller.targets import with_run_options
 
 RESOLVE_JOBS = 16  # ssh -G runs at once: each is a few ms of CPU
 COLUMNS = ("TARGET", "ADDRESS", "PORT", "USER", "VIA", "KEYS", "KNOWN_HOSTS",
@@ -56,14 +57,27 @@ def resolved_by(spec: HostSpec, settings: Optional[SshSettings]) -> List[str]:
     return Route(spec, settings, None).resolved_by
 
 
-def resolve_routes(specs: Sequence[HostSpec], resolver: Resolver) -> List[Route]:
-    """Resolve every host concurrently (ssh -G lookups are cached by argument)."""
+def resolve_routes(
+    specs: Sequence[HostSpec],
+    resolver: Resolver,
+    *,
+    accept_new: bool = False,
+    accept_new_file: Optional[str] = None,
+) -> List[Route]:
+    """Resolve every host concurrently (ssh -G lookups are cached by argument).
+
+    Each route is shown as the run would use it: with ``--accept-new`` and the
+    file where sockstat records accepted keys (sshrun.HostKeys reads it too).
+    """
 
     def job(spec: HostSpec) -> Route:
         if spec.local:
             return Route(spec, None, spec.problem)
         try:
-            return Route(spec, resolver.resolve(spec), None)
+            settings = with_run_options(
+                resolver.resolve(spec), accept_new=accept_new, known=accept_new_file
+            )
+            return Route(spec, settings, None)
         except TransportError as err:
             return Route(spec, None, str(err))
 
@@ -104,13 +118,28 @@ def route_json(route: Route) -> Dict[str, object]:
     return body
 
 
+def _hop(settings: SshSettings, *, first: bool) -> str:
+    """Describe a hop: where and as whom; how it is reached when not plainly."""
+    text = f"{settings.user}@{settings.address}"
+    if first and settings.proxy_command:  # later hops are reached through the jump
+        text += f" [ProxyCommand {settings.proxy_command}]"
+    if settings.accept_new:
+        text += " [accept-new]"
+    return text
+
+
+def _via(settings: SshSettings) -> str:
+    hops = [_hop(j, first=i == 0) for i, j in enumerate(settings.jumps)]
+    if not settings.jumps and settings.proxy_command:
+        hops.append(f"ProxyCommand {settings.proxy_command}")
+    return " -> ".join(hops)
+
+
 def describe_route(settings: SshSettings, spec: HostSpec) -> str:
     """One line for ``-v``: where, as whom, through what, decided by what."""
     text = f"{settings.user}@{settings.address}"
-    if settings.jumps:
-        text += " via " + " -> ".join(f"{j.user}@{j.address}" for j in settings.jumps)
-    if settings.proxy_command:
-        text += f" (ProxyCommand {settings.proxy_command})"
+    if _via(settings):
+        text += f" via {_via(settings)}"
     deciders = ", ".join(resolved_by(spec, settings))
     return escape_text(f"{text}; {settings.policy}; resolved by {deciders}")
 
@@ -130,9 +159,7 @@ def route_row(route: Route) -> List[str]:
         where = "local" if spec.local and not route.error else "-"
         error = f"ERROR: {route.error}" if route.error else "-"
         return [spec.name, where, "-", "-", error, "-", "-", "-", deciders]
-    via = " -> ".join(f"{j.user}@{j.address}" for j in settings.jumps)
-    if settings.proxy_command:
-        via = (via + " " if via else "") + f"ProxyCommand {settings.proxy_command}"
+    via = _via(settings)
     return [
         spec.name,
         settings.hostname,

@@ -65,12 +65,26 @@ _warned: set[str] = set()
 _warn_lock = threading.Lock()
 
 
-def warn_once(message: str) -> None:
-    """Log a warning the first time it is given in a run."""
+def check_owner(path: str) -> None:
+    """Refuse a user config another user could write, as OpenSSH does (readconf.c).
+
+    secure_permissions(): owned by the user or root, not writable by group or others.
+    """
+    try:
+        info = os.stat(path)
+    except OSError:
+        return
+    if info.st_uid not in (0, os.getuid()) or info.st_mode & 0o022:
+        msg = f"bad owner or permissions on {path}"
+        raise ConfigError(msg)
+
+
+def warn_once(message: str, key: Optional[str] = None) -> None:
+    """Log a warning the first time it (or its ``key``) is given in a run."""
     with _warn_lock:
-        if message in _warned:
+        if (key or message) in _warned:
             return
-        _warned.add(message)
+        _warned.add(key or message)
     logs.get(__name__).warning("%s", message)
 
 
@@ -85,10 +99,20 @@ def local_user() -> str:
 
 
 def tilde(path: str) -> str:
-    """Expand a leading ``~`` or ``~/`` as OpenSSH's tilde_expand_filename() does."""
-    if path == "~" or path.startswith("~/"):
-        return home() + path[1:]
-    return path
+    """Expand a leading ``~``, ``~/`` or ``~user/`` as OpenSSH's tilde_expand() does.
+
+    An unknown user is a configuration error, as in OpenSSH.
+    """
+    if not path.startswith("~"):
+        return path
+    name, slash, rest = path[1:].partition("/")
+    if not name:
+        return home() + slash + rest
+    try:
+        return pwd.getpwnam(name).pw_dir + slash + rest
+    except KeyError:
+        msg = f"no such user {name!r} in {path!r}"
+        raise ConfigError(msg) from None
 
 
 class SshG:
@@ -156,10 +180,27 @@ def parse_ssh_g(text: str) -> Options:
         keyword, _, value = line.partition(" ")
         if keyword in USED:
             if keyword in ("userknownhostsfile", "globalknownhostsfile"):
-                options.setdefault(keyword, []).extend(value.split())
+                options.setdefault(keyword, []).extend(_known_hosts_paths(value))
             else:
                 options.setdefault(keyword, []).append(value)
     return options
+
+
+def _known_hosts_paths(value: str) -> List[str]:
+    """Split known_hosts paths as ``ssh -G`` prints them: space-separated, unquoted.
+
+    A path with a space in it cannot be told from two paths; a piece that is not
+    absolute (as every expanded path is) is left out and named, rather than read
+    from the current directory.
+    """
+    paths = []
+    for piece in value.split():
+        if piece.startswith("/") or piece == "none":
+            paths.append(piece)
+        else:
+            warn_once(f"ssh_config: known_hosts path {escape_text(piece)!r} is not "
+                      "absolute (a path with a space?): not read")  # fmt: skip
+    return paths
 
 
 def argv_split(text: str) -> List[str]:
@@ -243,6 +284,8 @@ class BuiltinConfig:
 
     def files(self) -> List[Tuple[str, bool]]:
         """(path, is a user file) in the order OpenSSH reads them."""
+        if self.config == "none":  # ssh -F none: no config file at all
+            return []
         if self.config:
             return [(self.config, True)]
         return [(tilde(USER_CONFIG), True), (SYSTEM_CONFIG, False)]
@@ -263,12 +306,17 @@ class BuiltinConfig:
             state.options["port"] = [str(port)]
         for argument in _command_line(extra):
             state.line(argument, "command line", 0, user_file=True, depth=0)
+        # ssh.c checks the owner of ~/.ssh/config (and of every Include), not of -F.
+        check = self.config is None
         for path, user_file in self.files():
-            state.read(path, user_file, depth=0)
+            state.read(path, user_file, depth=0, check=check and user_file)
         if state.final_pass:  # "Match final": a second pass, as ssh.c does
+            # ...where Host lines match the HostName found so far (ssh.c passes
+            # the expanded host name to the second process_config_files()).
             state.final = True
+            state.host_for_host_lines = state.current_host().lower()
             for path, user_file in self.files():
-                state.read(path, user_file, depth=0)
+                state.read(path, user_file, depth=0, check=check and user_file)
         return state.finish()
 
 
@@ -290,11 +338,20 @@ class _State:
 
     def __init__(self, host: str) -> None:
         self.host_arg = host
+        self.host_for_host_lines = host
         self.options: Options = {}
         self.final = False
         self.final_pass = False
 
-    def read(self, path: str, user_file: bool, *, depth: int, never: bool = False) -> None:
+    def read(
+        self,
+        path: str,
+        user_file: bool,
+        *,
+        depth: int,
+        never: bool = False,
+        check: bool = True,
+    ) -> None:
         """Read one file; ``never``: an Include inside an inactive block (parse only)."""
         try:
             with open(path, encoding="utf-8") as f:
@@ -307,7 +364,11 @@ class _State:
         except (OSError, UnicodeDecodeError) as err:
             msg = f"cannot read ssh_config {path}: {getattr(err, 'strerror', None) or err}"
             raise ConfigError(msg) from None
-        state = [True, never]  # the current block applies; nothing ever matches
+        if check:
+            check_owner(path)
+        # The current block applies; nothing ever matches (an Include inside a
+        # block that does not apply is parsed, and nothing in it applies).
+        state = [not never, never]
         for lineno, line in enumerate(lines, start=1):
             self.line(line, path, lineno, user_file=user_file, depth=depth, state=state)
 
@@ -349,13 +410,15 @@ class _State:
         matched = False
         for pattern in patterns:
             negated = pattern.startswith("!")
-            if match_pattern(self.host_arg, pattern[1:] if negated else pattern):
+            body = pattern[1:] if negated else pattern
+            if match_pattern(self.host_for_host_lines, body):
                 if negated:
                     return False
                 matched = True
         return matched
 
-    def _current_host(self) -> str:
+    def current_host(self) -> str:
+        """Return the HostName found so far (%h expanded), else the host."""
         hostname = self.options.get("hostname")
         if hostname:
             return expand_hostname(hostname[0], self.host_arg)
@@ -363,6 +426,7 @@ class _State:
 
     def _match(self, args: List[str], where: str) -> bool:
         result = True
+        unknown = False  # a criterion the reader cannot evaluate: not applied
         words = iter(args)
         attributes = 0
         for word in words:
@@ -381,7 +445,7 @@ class _State:
                     msg = f"{where}: missing Match criteria for {attribute}"
                     raise ConfigError(msg)
                 if attribute == "host":
-                    matched = match_pattern_list(self._current_host(), value, fold=True)
+                    matched = match_pattern_list(self.current_host(), value, fold=True)
                 elif attribute == "originalhost":
                     matched = match_pattern_list(self.host_arg, value, fold=True)
                 elif attribute == "user":
@@ -392,16 +456,19 @@ class _State:
                 else:
                     warn_once(
                         f"ssh_config: the built-in reader cannot follow 'Match "
-                        f"{attribute}' ({where}): that block is not applied; install "
-                        "the OpenSSH client (ssh -G) for the exact answer"
+                        f"{attribute}': those blocks are not applied (first at "
+                        f"{where}); install the OpenSSH client (ssh -G) for the "
+                        "exact answer",
+                        key=f"match {attribute}",
                     )
-                    matched = False
+                    unknown = True
+                    continue
             if matched == negate:
                 result = False
         if not attributes:
             msg = f"{where}: one or more attributes required for Match"
             raise ConfigError(msg)
-        return result
+        return result and not unknown
 
     def _include(
         self, args: List[str], user_file: bool, depth: int, active: bool, where: str
@@ -415,7 +482,7 @@ class _State:
             if not arg.startswith(("/", "~")):
                 anchored = ("~/.ssh/" if user_file else "/etc/ssh/") + arg
             for path in sorted(glob.glob(tilde(anchored))):
-                self.read(path, user_file, depth=depth + 1, never=not active)
+                self.read(path, user_file, depth=depth + 1, never=not active, check=True)
 
     def _set(self, keyword: str, rest: str, args: List[str], where: str) -> None:
         options = self.options
@@ -429,6 +496,10 @@ class _State:
                 if value.lower() == "none":
                     options["proxyjump"] = ["none"]
                     return
+                hops = value.split(",")
+                if any(not h or h != h.strip() or " " in h for h in hops):
+                    msg = f"{where}: invalid ProxyJump {value!r}"
+                    raise ConfigError(msg)
             options[keyword] = [value]
             return
         if keyword in ("userknownhostsfile", "globalknownhostsfile"):
@@ -442,8 +513,13 @@ class _State:
             value_text = "none" if seconds is None else str(seconds)
             options.setdefault(keyword, [value_text])
             return
-        if keyword == "port" and not (args[0].isdigit() and 0 < int(args[0]) < 65536):
-            msg = f"{where}: bad port {args[0]!r}"
+        if keyword == "port":
+            args = [str(_port(args[0], where))]
+        if keyword in FLAGS and args[0].lower() not in FLAGS[keyword]:
+            msg = f"{where}: unsupported option {args[0]!r} for {keyword}"
+            raise ConfigError(msg)
+        if keyword in ("user", "hostname", "hostkeyalias") and not args[0]:
+            msg = f"{where}: empty {keyword}"
             raise ConfigError(msg)
         if keyword in ACCUMULATE:
             options.setdefault(keyword, []).append(args[0])
@@ -455,7 +531,7 @@ class _State:
     def finish(self) -> Options:
         """Fill in OpenSSH's defaults and the expansions ``ssh -G`` shows."""
         options = self.options
-        host = self._current_host()
+        host = self.current_host().lower()  # ssh.c lowercase()s it once resolved
         options["hostname"] = [host]
         options.setdefault("user", [local_user()])
         options.setdefault("port", ["22"])
@@ -466,11 +542,15 @@ class _State:
         options.setdefault("serveraliveinterval", ["0"])
         options.setdefault("globalknownhostsfile", list(DEFAULT_GLOBAL_KNOWN_HOSTS))
         known = options.setdefault("userknownhostsfile", list(DEFAULT_USER_KNOWN_HOSTS))
+        if "hostkeyalias" in options:
+            options["hostkeyalias"] = [options["hostkeyalias"][0].lower()]
         values = connection_tokens(
             host=host, host_arg=self.host_arg, port=int(options["port"][0]),
             user=options["user"][0], alias=options.get("hostkeyalias", [None])[0],
         )  # fmt: skip
-        options["userknownhostsfile"] = [expand_tokens(tilde(k), values) for k in known]
+        options["userknownhostsfile"] = [
+            expand_tokens(tilde(k), values, environment=True) for k in known
+        ]
         options["identitiesonly"] = [_flag(options["identitiesonly"][0], YES_NO)]
         strict = _flag(options["stricthostkeychecking"][0], STRICT)
         options["stricthostkeychecking"] = [strict]
@@ -505,10 +585,32 @@ def print_jump(text: str) -> str:
     return f"{extra}{comma}{user}{at}{shown}{':' + port if port else ''}"
 
 
+def _port(text: str, where: str) -> int:
+    """Return a port given as a number or service name, as misc.c a2port() reads it."""
+    if text.isdigit():
+        number = int(text)
+    else:
+        import socket  # noqa: PLC0415 - service names only
+
+        try:
+            number = socket.getservbyname(text, "tcp")
+        except OSError:
+            number = 0
+    if not 0 < number < 65536:
+        msg = f"{where}: bad port {text!r}"
+        raise ConfigError(msg)
+    return number
+
+
 # How ``ssh -G`` prints a flag and StrictHostKeyChecking (readconf.c multistates).
 YES_NO = {"true": "yes", "false": "no", "yes": "yes", "no": "no"}
 STRICT = {"yes": "true", "true": "true", "no": "false", "false": "false", "off": "false",
           "ask": "ask", "accept-new": "accept-new"}  # fmt: skip
+# The values readconf.c's multistate tables accept for the flags sockstat reads.
+FLAGS = {
+    "stricthostkeychecking": frozenset(STRICT),
+    "identitiesonly": frozenset(YES_NO),
+}
 
 
 def _flag(value: str, names: Dict[str, str]) -> str:

@@ -19,7 +19,9 @@ from functools import partial
 from common.errors import ParseError
 from common.errors import SchemaError
 from common.errors import TransportError
+from common.format import escape_text
 from common.schema import Record
+from controller import logs
 from controller.agentio import FALLBACK_MARKER
 from controller.agentio import AgentOutput
 from controller.agentio import judge
@@ -40,6 +42,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from common.schema import Snapshot
     from controller.hops import Hop
     from controller.payload import Payload
     from controller.request import SurveyRequest
@@ -55,7 +58,7 @@ ZONEADM_MARKER = b"#sockstat-zoneadm\n"  # controller/hops.py Probe: an illumos 
 class Target(Record):
     """Zones answered by one agent run: where it runs, and the hops it runs through."""
 
-    __slots__ = ("hops", "host", "runner", "zones")
+    __slots__ = ("hops", "host", "own", "runner", "zones")
 
     def __init__(
         self,
@@ -63,11 +66,14 @@ class Target(Record):
         zones: tuple[str, ...],  # in the order the agent reports them
         runner: Runner,
         hops: tuple[Hop, ...] = (),  # innermost first
+        *,
+        own: bool = False,  # the zone the agent finds itself in: no zone entered
     ) -> None:
         self.host = host
         self.zones = zones
         self.runner = runner
         self.hops = hops
+        self.own = own
 
     def argv(self, agent_args: Sequence[str]) -> list[str]:
         """Return the argv the runner runs: the agent's, folded through the hops."""
@@ -172,12 +178,25 @@ def survey_target(target: Target, survey: Survey) -> list[TargetResult]:
     )
     elapsed = time.perf_counter() - started
     found = []
-    for zone, (status, error, snapshot) in zip(target.zones, verdicts):
+    for label, (status, error, snapshot) in zip(target.zones, verdicts):
+        zone = label
         if snapshot is not None:
-            # The names come from the controller, never from what the agent claims.
+            # The names come from the controller, never from what the agent claims,
+            # except the zone an agent was not put in: an illumos host's own zone
+            # is named by getzoneid() there (a non-global zone reached directly).
+            zone = own_zone_name(snapshot) if target.own else label
             snapshot.host, snapshot.zone = target.host, zone
         found.append(TargetResult(target.host, zone, status, error, elapsed, snapshot))
     return found
+
+
+def own_zone_name(snapshot: Snapshot) -> str:
+    """Name the zone an agent ran in unasked: illumos says which; elsewhere global."""
+    from controller.zones import valid_zone_name  # noqa: PLC0415
+
+    if snapshot.platform.startswith(ILLUMOS) and valid_zone_name(snapshot.zone):
+        return snapshot.zone
+    return GLOBAL
 
 
 def survey_local(survey: Survey, name: str | None = None) -> FleetResult:
@@ -199,7 +218,7 @@ def survey_host(host: Host, survey: Survey) -> list[TargetResult]:
 
     Raises ZoneSelectionError when -z matches none of its zones.
     """
-    own = Target(host.name, (GLOBAL,), host.agent, survey.agent_hops(host))
+    own = Target(host.name, (GLOBAL,), host.agent, survey.agent_hops(host), own=True)
     if not survey.request.zones.enabled:
         return survey_target(own, survey)
     try:
@@ -375,6 +394,26 @@ def parse_netns_listing(data: bytes) -> list[tuple[str, str]]:
     return listing
 
 
+def survey_from_a_zone(host: Host, survey: Survey, name: str) -> list[TargetResult]:
+    """-Z in a non-global zone: zoneadm lists only that zone, and zlogin is refused.
+
+    The zone is surveyed in place under its own name, and the run says that the
+    other zones need the global zone (a skipped "*" target, one warning line).
+    """
+    from controller.zones import valid_zone_name  # noqa: PLC0415
+
+    label = name if valid_zone_name(name) else GLOBAL
+    results = survey_target(
+        Target(host.name, (label,), host.agent, survey.agent_hops(host)), survey
+    )
+    reason = (
+        f"-Z and -z need the global zone: {host.name} is the non-global zone "
+        f"{escape_text(name)!r}, which sees only its own sockets"
+    )
+    logs.get(__name__).warning("%s: %s", host.name, reason)
+    return [*results, TargetResult(host.name, "*", Status.SKIPPED, reason)]
+
+
 def survey_illumos_zones(host: Host, survey: Survey, zoneadm: str) -> list[TargetResult]:
     """illumos: the global zone in place, the others through zlogin, as zoneadm listed."""
     from controller.hops import Ship  # noqa: PLC0415 - -Z only
@@ -388,6 +427,8 @@ def survey_illumos_zones(host: Host, survey: Survey, zoneadm: str) -> list[Targe
     except ParseError as err:
         raise TransportError(str(err), status=Status.BAD_OUTPUT) from None
     by_name = {zone.name: zone for zone in zones}
+    if zones and GLOBAL not in by_name:
+        return survey_from_a_zone(host, survey, zones[0].name)
     chosen = survey.request.zones.select([zone.name for zone in zones])
 
     def one(name: str) -> list[TargetResult]:

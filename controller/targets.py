@@ -245,6 +245,24 @@ class Resolver:
         )
 
 
+def with_run_options(
+    settings: SshSettings, *, accept_new: bool, known: Optional[str]
+) -> SshSettings:
+    """Return the settings as a run applies them, every hop included.
+
+    ``--accept-new``, and the known_hosts file where sockstat records accepted
+    keys (sshrun.HostKeys reads it for every host).
+    """
+    strict = "accept-new" if accept_new and not settings.accept_new else settings.strict
+    return SshSettings(**{
+        **settings.__dict__,
+        "strict": strict,
+        "known_hosts": [*settings.known_hosts, *([known] if known else [])],
+        "jumps": [with_run_options(j, accept_new=accept_new, known=known)
+                  for j in settings.jumps],
+    })  # fmt: skip
+
+
 def _without_jumps(settings: SshSettings) -> SshSettings:
     return SshSettings(**{**settings.__dict__, "jumps": []})
 

@@ -146,3 +146,20 @@ def test_ssh_options_are_passed_as_ansible_passes_them() -> None:
         "-o", "Port=2222", "-o", 'IdentityFile="/k"', "-o", 'User="u"',
         "-J", "j1,j2", "-o", "StrictHostKeyChecking=no",
     ]  # fmt: skip
+
+
+def test_limit_from_a_file_and_inline_host_lists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--limit @FILE`` and ``-i 'a,b:2222,'``, as Ansible reads them."""
+    monkeypatch.setenv("SOCKSTAT_INVENTORY_READER", "builtin")
+    inventory = tmp_path / "hosts"
+    inventory.write_text("[web]\nweb[1:4]\n")
+    chosen = tmp_path / "retry"
+    chosen.write_text("web2\nweb4\n")
+    specs = load_inventory_hosts(str(inventory), f"@{chosen}")
+    assert [s.name for s in specs] == ["web2", "web4"]
+    with pytest.raises(InventoryError, match="cannot read limit file"):
+        load_inventory_hosts(str(inventory), f"@{tmp_path / 'missing'}")
+    inline = load_inventory_hosts("a.example,b.example:2222,", None)
+    assert [(s.name, s.port) for s in inline] == [("a.example", None), ("b.example", 2222)]

@@ -175,6 +175,25 @@ CASES = [
         "web01.example.com", "*.example.com", "prod:!web:&db", "db1:db2", "web:!canary:&prod",
         "nosuch", "web[9]",
     )),
+    Case("yaml-without-suffix", {"inventory": "all:\n  hosts:\n    web1:\n      ansible_host: 127.0.0.71\n"},
+         source="inventory"),
+    Case("empty-yaml", {"hosts.yml": ""}, source="hosts.yml"),
+    Case("fqcn-connection", {"hosts": "[g]\na ansible_connection=ansible.builtin.ssh\nb ansible_connection=ansible.builtin.local\n"}),
+    Case("unsafe-values", {"hosts.yml": "all:\n  hosts:\n    u1:\n      ansible_host: !unsafe '127.0.0.5'\n      ansible_user: !unsafe '{{ literal }}'\n"},
+         source="hosts.yml"),
+    Case("directory-ignores", {
+        "inv/hosts": "[web]\nweb1\n",
+        "inv/hosts.bak": "[web]\nold-web9\n",
+        "inv/hosts.swp": "[web]\nold-web8\n",
+        "inv/vars_plugins/x": "[web]\nnot-a-host\n",
+    }, source="inv", patterns=("web",)),
+    Case("ssh-args-and-host-key-checking", {"hosts": (
+        "[g]\n"
+        "a ansible_ssh_args='-o ProxyJump=127.0.0.9 -C' ansible_user=u\n"
+        "b ansible_host_key_checking=False\n"
+        "c ansible_ssh_host_key_checking=no ansible_host_key_checking=true\n"
+    )}),
+    Case("negative-stride", {"hosts": "[web]\nweb[1:5:-1]\nw0\n"}),
     Case("group-loop", {"hosts": "[a:children]\nb\n[b:children]\na\n"}),
     Case("vars-for-undeclared-group", {"hosts": "[ghost:vars]\nx=1\n"}),
 ]  # fmt: skip
@@ -288,6 +307,12 @@ def assert_connection(inventory: Inventory, judged: dict[str, Any]) -> None:
             ssh["ssh_extra_args"] or "", "e"
         )
         assert spec.ssh_args == expected, name
+        first = (
+            split_ssh_args(ssh["ssh_args"], "a") if "ansible_ssh_args" in variables else ()
+        )
+        if ssh["host_key_checking"] is False:
+            first += ("-o", "StrictHostKeyChecking=no")
+        assert spec.ssh_args_first == first, name
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from common.errors import ConfigError
+from controller import sshconfig
 from controller.sshconfig import USED
 from controller.sshconfig import BuiltinConfig
 from controller.sshconfig import SshG
@@ -115,6 +116,27 @@ CASES = [
     Case("match-all", "Host db\n  User db\nMatch all\n  User everyone\n"),
     Case("match-final", "Match final host web\n  Port 2888\nHost web\n  User first\n"),
     Case(
+        "include-in-inactive-block",
+        "Host bastion\n  Include inc/bastion.conf\nHost *\n  User fallback\n",
+        files={
+            "inc/bastion.conf": "ProxyCommand nc -x 127.0.0.9:1080 %h %p\nUser bastionuser\n"
+        },
+    ),
+    Case(
+        "match-final-host-lines",
+        "Host web\n HostName real.example\nMatch final\nHost real.example\n ProxyJump gw\n User viafinal\n",
+    ),
+    Case(
+        "upper-case-names",
+        "Host WEB\n  HostName FOO.Example\n  HostKeyAlias Foo\n  UserKnownHostsFile ~/.ssh/kh_%h_%k\n",
+        host="WEB",
+    ),
+    Case(
+        "known-hosts-env-and-user", "Host web\n  UserKnownHostsFile ${HOME}/kh ~root/kh2\n"
+    ),
+    Case("port-by-service-name", "Host web\n  Port ssh\n"),
+    Case("match-not-exec-true", 'Match !exec "true"\n  ProxyCommand nc %h %p\n'),
+    Case(
         "match-exec",
         'Match exec "true"\n  User byexec\n',
         builtin_warns="cannot follow 'Match exec'",
@@ -151,6 +173,7 @@ def test_builtin_reader_answers_as_ssh_G(
     config = str(write(case, tmp_path))
     lookup = {"user": case.user, "port": case.port, "extra": case.extra}
     judged = SshG(config, ssh).lookup(case.host, **lookup)  # type: ignore[arg-type]
+    sshconfig._warned.clear()  # each case warns afresh
     with caplog.at_level(logging.WARNING):
         ours = BuiltinConfig(config).lookup(case.host, **lookup)  # type: ignore[arg-type]
     if case.builtin_warns:

@@ -10,6 +10,7 @@ must say the same, whichever ssh_config reader decided.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from controller.targets import Resolver
 from controller.targets import SshSettings
 from controller.targets import parse_jump
 from tests.conftest import require_tool
+from tests.conftest import run_sockstat
 
 CLOSED_PORT = 9  # discard: nothing listens on it here, on any loopback address
 
@@ -244,3 +246,42 @@ def test_bad_names_anywhere_are_bad_targets(tmp_path: Path) -> None:
         with pytest.raises(BadTargetError):
             resolver.resolve(parse_target("j"))
     assert parse_jump("[::1]:2222") == [(None, "::1", 2222, "[::1]:2222")]
+
+
+def test_a_writable_include_is_refused_as_ssh_refuses_it(tmp_path: Path) -> None:
+    """An Include others could write would let them run a ProxyCommand: refused."""
+    ssh = require_tool("ssh")
+    include = tmp_path / "inc.conf"
+    include.write_text("Host web\n  ProxyCommand touch /tmp/sockstat-owned\n")
+    include.chmod(0o666)
+    config = tmp_path / "config"
+    config.write_text(f"Include {include}\n")
+    with pytest.raises(BadTargetError, match=r"[Bb]ad owner or permissions"):
+        Resolver(str(config), ssh=ssh).resolve(parse_target("web"))
+    with pytest.raises(BadTargetError, match="bad owner or permissions"):
+        Resolver(str(config), ssh="").resolve(parse_target("web"))
+
+
+def test_list_targets_shows_what_the_run_would_trust(tmp_path: Path) -> None:
+    """--accept-new, the file accepted keys go to, and a first hop's ProxyCommand."""
+    config = tmp_path / "config"
+    config.write_text(
+        "Host web\n  HostName 127.0.0.91\n  ProxyJump j1\n"
+        "Host j1\n  HostName 127.0.0.92\n  ProxyCommand nc %h %p\n"
+        "  StrictHostKeyChecking accept-new\n"
+    )
+    env = {"HOME": str(tmp_path)}
+    done = run_sockstat("--list-targets", "-F", str(config), "web", env=env)
+    assert done.returncode == 0, done.stderr
+    (row,) = done.stdout.splitlines()[1:]
+    assert "root@127.0.0.92 [ProxyCommand nc %h %p] [accept-new]" in row
+    assert " known-only ssh -G" in row  # the host itself: StrictHostKeyChecking ask
+    done = run_sockstat(
+        "--list-targets", "--accept-new", "-F", str(config), "web", "--format", "json",
+        env=env,
+    )  # fmt: skip
+    (route,) = json.loads(done.stdout)["targets"]
+    assert route["strict_host_key_checking"] == "accept-new"
+    assert route["known_hosts"][-1] == str(tmp_path / ".ssh" / "known_hosts.sockstat")
+    assert route["jumps"][0]["proxy_command"] == "nc %h %p"
+    assert route["resolved_by"] == ["ssh -G"]

@@ -39,7 +39,7 @@ from ansible.plugins.loader import init_plugin_loader  # noqa: E402
 from ansible.vars.manager import VariableManager  # noqa: E402
 
 SSH_OPTIONS = ("host", "port", "remote_user", "private_key_file", "ssh_common_args",
-               "ssh_extra_args")  # fmt: skip
+               "ssh_extra_args", "ssh_args", "host_key_checking")  # fmt: skip
 
 
 def plain(value: Any) -> Any:
