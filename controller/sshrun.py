@@ -316,8 +316,17 @@ def _pump(
             return tail.completed(None, timed_out=True)
         busy = False
         if sent < len(stdin) and channel.send_ready():
-            with contextlib.suppress(socket.timeout):
+            try:
                 sent += channel.send(bytes(view[sent : sent + 32768]))
+            except socket.timeout:
+                pass
+            except OSError:
+                # A command may exit without reading its input (sudo -n refusing,
+                # a shell without python): the channel closes while we still send.
+                # Its exit status and stderr are still to be read, and say why.
+                if not channel.closed:
+                    raise
+                sent = len(stdin)
             busy = True
             if sent >= len(stdin):
                 channel.shutdown_write()

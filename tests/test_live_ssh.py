@@ -21,6 +21,10 @@ from typing import Callable
 
 import pytest
 
+from controller.hosts import parse_target
+from controller.sshrun import HostKeys
+from controller.sshrun import connect
+from controller.targets import Resolver
 from tests.conftest import ROOT
 from tests.conftest import Holder
 from tests.conftest import require
@@ -288,6 +292,24 @@ def test_sshd_killed_mid_run(fleet: Fleet) -> None:
     assert by_host["dying"]["status"] in ("unreachable", "agent-error")
     assert by_host["alpha"]["status"] == "ok"
     assert code == 1
+
+
+def test_a_command_that_exits_without_reading_its_input(fleet: Fleet) -> None:
+    # sudo -n refusing, or a zone without python, exits before reading the agent we
+    # send: the channel closes under our writes, and its exit status must still be
+    # what the host reports (CI once saw "connection lost: Socket is closed").
+    settings = Resolver(str(fleet.config)).resolve(parse_target("alpha"))
+    connection = connect(settings, HostKeys(None, accept_new=False), timeout=10)
+    try:
+        for _ in range(20):
+            done = connection.run(
+                "echo refused >&2; exit 3", stdin=b"x" * (4 << 20),
+                on_stdout=lambda _: None, timeout=30,
+            )  # fmt: skip
+            assert done.returncode == 3
+            assert "refused" in done.stderr_tail
+    finally:
+        connection.close()
 
 
 def test_become_sudo_for_a_user_that_is_not_root(fleet: Fleet, holder: Holder) -> None:
