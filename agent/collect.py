@@ -18,12 +18,14 @@ from agent import __version__
 from agent.query import Query
 from common.errors import UnsupportedPlatform
 from common.schema import AGENT_FAILED
+from common.schema import HOLDERS
 from common.schema import ZONE_ENTRY_FAILED
 from common.schema import ZONE_GONE
 from common.schema import Snapshot
 from common.schema import Socket
 
-Backend = Callable[[Query, Callable[[str], None]], list[Socket]]
+# A backend lists the sockets and says where their owners come from (OWNER_SOURCES).
+Backend = Callable[[Query, Callable[[str], None]], tuple[list[Socket], str]]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ def make_snapshot(
     warnings: Sequence[str] = (),
     error: str | None = None,
     failure: str | None = None,
+    owners_from: str | None = None,
 ) -> Snapshot:
     """Return a snapshot of this host, described as the agent sees it.
 
@@ -70,6 +73,7 @@ def make_snapshot(
         warnings=tuple(warnings),
         errors=() if error is None else (error,),
         failure=None if error is None else failure or AGENT_FAILED,
+        owners_from=owners_from if error is None else None,
     )
 
 
@@ -89,8 +93,11 @@ def collect_snapshot(query: Query, *, zone: str | None = None) -> Snapshot:
     started = time.time()
     clock = time.perf_counter()
     warnings: list[str] = []
-    sockets = select_backend()(query, warnings.append)
-    return make_snapshot(zone, started, time.perf_counter() - clock, sockets, warnings)
+    sockets, owners_from = select_backend()(query, warnings.append)
+    return make_snapshot(
+        zone, started, time.perf_counter() - clock, sockets, warnings,
+        owners_from=owners_from,
+    )  # fmt: skip
 
 
 def collect_netns_snapshots(query: Query, paths: Sequence[str]) -> list[Snapshot]:
@@ -128,11 +135,11 @@ def _namespace_snapshots(query: Query, namespaces: Sequence[Namespace]) -> list[
     snapshots = []
     for r in results:
         failure = ZONE_GONE if r.gone else ZONE_ENTRY_FAILED
-        snapshots.append(
-            make_snapshot(
-                r.namespace.name, started, elapsed, r.sockets, r.warnings, r.error, failure
-            )
-        )
+        snapshot = make_snapshot(
+            r.namespace.name, started, elapsed, r.sockets, r.warnings, r.error, failure,
+            HOLDERS,
+        )  # fmt: skip
+        snapshots.append(snapshot)
     return snapshots
 
 

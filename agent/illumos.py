@@ -1,10 +1,17 @@
-"""illumos backend: TCP/UDP from /dev/arp, unix from a kstat, owners from psinfo.
+"""illumos backend: TCP/UDP from /dev/arp, unix from a kstat, owners from /proc.
 
 What netstat(8) and the original illumos-sockstat do, from Python: open /dev/arp, push
-the tcp and udp modules, putmsg() one T_SVR4_OPTMGMT_REQ and getmsg() the replies
-until the end-of-data message (netstat.c mibget()).  No privilege is needed (the GET
-path has no policy check, reference/illumos.md §6.5) and no process is stopped or
-traced.  Only the caller's zone is in the tables: the controller enters each zone.
+the tcp and udp modules, putmsg() a T_SVR4_OPTMGMT_REQ for the TCP group, then one
+for UDP, and getmsg() the replies until each end-of-data message (netstat.c
+mibget()).  No privilege is needed (the GET path has no policy check,
+reference/illumos.md §6.5) and no process is stopped or traced.  Only the caller's
+zone is in the tables: the controller enters each zone.
+
+Owners are every process holding each socket, as ``netstat -u`` finds them: the
+socket's inode (EXPER_SOCK_INFO) matched against each /proc/<pid>/fdinfo/<fd>.
+That needs every process's fdinfo (mode 0500: root, as the agent runs in zones);
+where one cannot be read, the owners are the creator the MIB names instead (an
+accepted connection names its listener's creator), and the snapshot says which.
 
 Unix sockets come from the sockfs kstat ``sock_unix_list``, as ``netstat -f unix``
 reads them: listed, but without owners (see agent/sockfs.py).
@@ -27,6 +34,7 @@ import struct
 import sys
 import time
 
+from agent.fdinfo import socket_inode
 from agent.files import read_file
 from agent.mib2 import EXPER_SOCK_INFO
 from agent.mib2 import MIB2_TCP
@@ -37,6 +45,7 @@ from agent.mib2 import MIB2_UDP
 from agent.mib2 import MIB2_UDP6
 from agent.mib2 import MIB2_UDP6_ENTRY
 from agent.mib2 import MIB2_UDP_ENTRY
+from agent.mib2 import ORDER
 from agent.mib2 import EntrySizes
 from agent.mib2 import Items
 from agent.mib2 import Layout
@@ -50,6 +59,8 @@ from agent.psinfo import parse_psinfo
 from agent.query import Query
 from agent.sockfs import parse_sock_unix_list
 from common.errors import ParseError
+from common.schema import CREATOR
+from common.schema import HOLDERS
 from common.schema import Owner
 from common.schema import Proto
 from common.schema import Socket
@@ -72,7 +83,9 @@ WANTED = frozenset(
         (MIB2_UDP, MIB2_UDP_ENTRY),
         (MIB2_UDP6, MIB2_UDP6_ENTRY),
         (MIB2_TCP, EXPER_SOCK_INFO),
+        (MIB2_TCP6, EXPER_SOCK_INFO),
         (MIB2_UDP, EXPER_SOCK_INFO),
+        (MIB2_UDP6, EXPER_SOCK_INFO),
     }
 )
 UNIX_NO_OWNERS = (
@@ -153,22 +166,31 @@ def _checked(rc: int, call: str) -> int:
 
 
 def native_layout() -> Layout:
-    """Return the MIB structs in this machine's byte order."""
-    return Layout("<" if sys.byteorder == "little" else ">")
+    """Return the MIB structs of this machine: x86's, the only ones illumos ships."""
+    if sys.byteorder != "little":
+        msg = "illumos on a big-endian machine (SPARC) is not supported"
+        raise OSError(errno.ENOTSUP, msg)
+    return Layout()
 
 
-def read_mib(layout: Layout, timeout: float = REPLY_TIMEOUT) -> Items:
-    """Ask /dev/arp for the MIB and return the socket tables' replies by (level, name)."""
+def read_mib(
+    layout: Layout, groups: tuple[int, ...], timeout: float = REPLY_TIMEOUT
+) -> Items:
+    """Ask /dev/arp for each MIB group and return the tables' replies by (level, name)."""
     libc = _libc()
     fd = os.open(DEV_ARP, os.O_RDWR)
+    items: Items = {}
     try:
         for module in (b"tcp\0", b"udp\0"):  # no-ops today, needed by old releases
             fcntl.ioctl(fd, I_PUSH, module)
-        request = build_request(layout)
-        request_buf = ctypes.create_string_buffer(request, len(request))
-        control = _Strbuf(0, len(request), ctypes.cast(request_buf, ctypes.c_void_p))
-        _checked(libc.putmsg(fd, ctypes.byref(control), None, 0), "putmsg")
-        return _read_replies(libc, fd, layout, time.monotonic() + timeout)
+        deadline = time.monotonic() + timeout
+        for group in groups:
+            request = build_request(layout, group)
+            request_buf = ctypes.create_string_buffer(request, len(request))
+            control = _Strbuf(0, len(request), ctypes.cast(request_buf, ctypes.c_void_p))
+            _checked(libc.putmsg(fd, ctypes.byref(control), None, 0), "putmsg")
+            items.update(_read_replies(libc, fd, layout, deadline))
+        return items
     finally:
         os.close(fd)
 
@@ -205,19 +227,26 @@ def _read_replies(libc: ctypes.CDLL, fd: int, layout: Layout, deadline: float) -
                 f"MIB reply ({level}, {name}) holds more than the {length} bytes announced"
             )
             raise ParseError(msg)
-        if (level, name) in WANTED:  # the IP tables that follow are read and dropped
+        if (level, name) in WANTED:  # statistics and MLP tables are read and dropped
             items[(level, name)] = data_buf.raw[: max(data.len, 0)]
 
 
 def read_tables(query: Query) -> tuple[EntrySizes, list[Socket]]:
     """Return the kernel's entry sizes and the TCP/UDP sockets the query asks for."""
     layout = native_layout()
-    items = read_mib(layout)
-    sizes = parse_entry_sizes(layout, items)
+    groups = tuple(
+        group
+        for proto, group in ((Proto.TCP, MIB2_TCP), (Proto.UDP, MIB2_UDP))
+        if proto in query.protocols
+    )
+    if not groups:
+        return EntrySizes(0, 0, 0, 0), []
+    items = read_mib(layout, groups)
+    sizes = parse_entry_sizes(layout, items, groups)
     sockets: list[Socket] = []
-    if Proto.TCP in query.protocols:
+    if MIB2_TCP in groups:
         sockets += parse_tcp(layout, items, sizes)
-    if Proto.UDP in query.protocols:
+    if MIB2_UDP in groups:
         sockets += parse_udp(layout, items, sizes)
     return sizes, [s for s in sockets if s.family in query.families]
 
@@ -238,6 +267,13 @@ class ProcessTable:
             self._owners[pid] = self._read(pid)
         return self._owners[pid]
 
+    def holder(self, pid_fd: tuple[int, int]) -> Owner | None:
+        """Return the process holding a socket on one of its descriptors."""
+        owner = self.owner(pid_fd[0])
+        if owner is None:
+            return None
+        return Owner(owner.pid, pid_fd[1], owner.uid, owner.user, owner.command, owner.args)
+
     def _read(self, pid: int) -> Owner | None:
         try:
             info = parse_psinfo(read_file(f"{self.proc}/{pid}/psinfo"), self.pointer_size)
@@ -254,22 +290,69 @@ class ProcessTable:
         return Owner(pid, None, info.uid, user, info.fname, args)
 
 
-def list_sockets(query: Query, warn: Callable[[str], None]) -> list[Socket]:
-    """List this zone's TCP and UDP sockets with the process that created each."""
+def list_sockets(query: Query, warn: Callable[[str], None]) -> tuple[list[Socket], str]:
+    """List this zone's sockets with the processes holding them (or their creator)."""
     _, sockets = read_tables(query)
-    processes = ProcessTable()
-    for sock in sockets:
-        # The MIB names the creating pid only (the listener's for accepted
-        # connections): one Owner, without fd.
-        pids = [o.pid for o in sock.owners]
-        sock.owners = tuple(o for o in map(processes.owner, pids) if o is not None)
+    owners_from = attribute_owners(sockets)
     if Proto.UNIX in query.protocols:
         data, count = read_unix_kstat()
-        unix = parse_sock_unix_list(data, count, native_layout().order)
+        unix = parse_sock_unix_list(data, count, ORDER)
         if unix:
             warn(UNIX_NO_OWNERS)
         sockets += unix
-    return sockets
+    return sockets, owners_from
+
+
+def attribute_owners(sockets: list[Socket], proc: str = "/proc") -> str:
+    """Replace the MIB's creator pids by every holder, where /proc can tell them.
+
+    Returns HOLDERS or CREATOR (common.schema), for the snapshot to say.  A socket
+    without an inode (no EXPER_SOCK_INFO row: a kernel socket) keeps its creator.
+    """
+    processes = ProcessTable(proc)
+    wanted = {s.inode for s in sockets if s.inode is not None}
+    holders = find_holders(wanted, proc) if wanted else None
+    for sock in sockets:
+        if holders is not None and sock.inode is not None:
+            found = holders.get(sock.inode, ())
+            sock.owners = tuple(o for o in map(processes.holder, found) if o is not None)
+        else:  # the creating pid the MIB names: one Owner, without fd
+            pids = [o.pid for o in sock.owners]
+            sock.owners = tuple(o for o in map(processes.owner, pids) if o is not None)
+    return HOLDERS if holders is not None or not sockets else CREATOR
+
+
+Holders = dict[int, list[tuple[int, int]]]  # socket inode -> [(pid, fd)]
+
+
+def find_holders(inodes: set[int], proc: str = "/proc") -> Holders | None:
+    """Map socket inodes to the (pid, fd) holding them; None if /proc cannot tell.
+
+    Every process's fdinfo must be read: one that cannot be (not root, or a kernel
+    without fdinfo) leaves the holders unknown, and the caller keeps the creators.
+    A process that exits during the walk holds nothing any more.
+    """
+    found: Holders = {}
+    for name in os.listdir(proc):
+        if not name.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"{proc}/{name}/fdinfo")
+        except FileNotFoundError:
+            if not os.path.isdir(f"{proc}/self/fdinfo"):
+                return None  # a kernel without fdinfo (before 2019)
+            continue  # exited
+        except PermissionError:
+            return None  # not every process is ours to read
+        pid = int(name)
+        for fd in fds:
+            try:
+                entry = socket_inode(read_file(f"{proc}/{name}/fdinfo/{fd}"))
+            except (OSError, ParseError):  # closed, or the process exited
+                continue
+            if entry is not None and entry[1] in inodes:
+                found.setdefault(entry[1], []).append((pid, entry[0]))
+    return found
 
 
 def current_zone() -> str:

@@ -35,6 +35,7 @@ from agent.procfs import parse_proc_net_unix
 from agent.procfs import parse_status_uid
 from agent.query import INET_FAMILIES
 from agent.query import Query
+from common.schema import HOLDERS
 from common.schema import Family
 from common.schema import Owner
 from common.schema import Proto
@@ -302,15 +303,15 @@ class NamespaceSockets(Record):
         self.gone = False  # the namespace vanished between listing and entering
 
 
-def list_sockets(query: Query, warn: Warn) -> list[Socket]:
-    """List the sockets of this network namespace with their owners."""
+def list_sockets(query: Query, warn: Warn) -> tuple[list[Socket], str]:
+    """List the sockets of this network namespace with every process holding each."""
     here = Namespace("global", None, 0)
     (result,) = collect_namespaces(query, [here])
     for message in result.warnings:
         warn(message)
     if result.error is not None:
         raise OSError(result.error)
-    return result.sockets
+    return result.sockets, HOLDERS
 
 
 def collect_namespaces(

@@ -5,8 +5,21 @@ part, and the tables, from the layouts in illumos-gate usr/src/uts/common/inet/m
 (with illumos-joyent's deltas), sys/tihdr.h and sys/tpicommon.h.  Everything is taken
 from the reply itself: entry sizes come from the ``mib2_tcp_t``/``mib2_udp_t`` header
 records, never compiled in, because TCP entries are 68, 172 or 176 bytes depending on
-the build.  Integers are in the kernel's byte order (``order``: "<" on x86, ">" on
-SPARC); addresses are raw network-order bytes.  Stdlib only, Python 3.9+.
+the build.  Integers are little-endian: illumos ships for x86 only (amd64, i386),
+and the layouts below are x86's (on SPARC, where ``_LONG_LONG_ALIGNMENT_32 == 8``,
+the TCP tail would not sit at size - 16); addresses are raw network-order bytes.
+
+One rule decides which table entries are one socket (README "illumos"): the kernel
+copies an IPv6 socket bound to ``::`` (without IPV6_V6ONLY, for TCP; any, for UDP)
+into the IPv4 table as ``0.0.0.0`` (tcp_snmp_get(), udp_snmp_get()).  Such a copy is
+dropped, as Linux lists the socket once (tcp6 on ``::``), only on evidence that it
+*is* the IPv6 socket: its EXPER_SOCK_INFO row says MIB2_SOCKINFO_IPV6, or, where the
+kernel gave no row (kernels before 2019, sockets without a vnode), the IPv6 table
+holds a wildcard entry filled from the same kernel connection (TCP: the same
+tcpConnEntryInfo block, creator and creation time, which an AF_INET socket's MSS
+alone tells apart; UDP: the same udpInstance, the kernel's udp_t address).  A real
+IPv4 listener beside an IPV6_V6ONLY one (sshd's) is never dropped.
+Stdlib only, Python 3.9+.
 """
 
 from __future__ import annotations
@@ -25,6 +38,9 @@ MIB2_TCP = 262  # IPPROTO_MAX + 6
 MIB2_UDP = 263  # IPPROTO_MAX + 7
 MIB2_TCP6 = 270  # IPPROTO_MAX + 14
 MIB2_UDP6 = 271  # IPPROTO_MAX + 15
+# Asked for one group at a time: ip_snmp_get() answers MIB2_TCP with the TCP tables
+# only and MIB2_UDP with UDP's, where netstat's EXPER_IP_AND_ALL_IRES also gets
+# every IP, interface and route table (large on routers).
 EXPER_IP_AND_ALL_IRES = 1028  # EXPER + 4: what netstat asks for
 MIB2_UDP_ENTRY = 5
 MIB2_UDP6_ENTRY = 6
@@ -61,6 +77,7 @@ TCP_STATES = {
     6: "TIME_WAIT",
 }
 TCPS_LISTEN = -3
+MIB2_UDP_IDLE = 2  # states up to idle are copied into the v4 table
 # ue_state (mib2.h MIB2_UDP_unbound, _idle, _connected, _unknown).
 UDP_STATES = {1: "UNCONN", 2: "UNCONN", 3: "ESTABLISHED", 4: "UNKNOWN"}
 
@@ -69,16 +86,22 @@ UDP_STATES = {1: "UNCONN", 2: "UNCONN", 3: "ESTABLISHED", 4: "UNKNOWN"}
 MIN_ENTRY = {"tcp": 68, "tcp6": 96, "udp": 36, "udp6": 64}
 MAX_ENTRY = 4096  # far above any layout: a larger size is a corrupt header
 MAX_PORT = 0xFFFF
+INADDR_ANY = bytes(4)
+IN6ADDR_ANY = bytes(16)
+
+
+ORDER = "<"  # x86: the kernel's integers
+# Where tcpConnEntryInfo_t starts in the v4 and v6 entries: from there to the end
+# (the info block, CreationProcess, CreationTime) both copies of a connection match.
+TCP4_INFO_AT = 20
+TCP6_INFO_AT = 48
 
 
 class Layout:
-    """The structs of one byte order, with the offsets of mib2.h (all pack(4))."""
+    """The structs of mib2.h, sys/tihdr.h and sys/tiuser.h as x86 lays them out."""
 
-    def __init__(self, order: str) -> None:
-        if order not in ("<", ">"):
-            msg = f"byte order must be '<' or '>', not {order!r}"
-            raise ValueError(msg)
-        self.order = order
+    def __init__(self) -> None:
+        order = self.order = ORDER
         # struct T_optmgmt_req/ack (4 x t_scalar_t) + struct opthdr (3 x t_uscalar_t).
         self.ctl = struct.Struct(order + "iiiiIII")
         self.error_ack = struct.Struct(order + "iiii")  # struct T_error_ack
@@ -102,8 +125,8 @@ class Layout:
         self.sock_info = struct.Struct(order + "4Q")
 
 
-def build_request(layout: Layout, level: int = EXPER_IP_AND_ALL_IRES) -> bytes:
-    """Return the control part of the MIB request, as netstat's mibget() builds it.
+def build_request(layout: Layout, level: int) -> bytes:
+    """Return the control part of a MIB request, as netstat's mibget() builds it.
 
     ``opthdr.len`` is 1, not 0: snmpcom_req() treats a zero-length request from a
     solaris10-branded zone as a legacy one and truncates every entry before the pid.
@@ -146,7 +169,7 @@ def parse_reply_control(
 
 
 class EntrySizes:
-    """Entry strides of the four tables, as the kernel reported them."""
+    """Entry strides of the four tables, as the kernel reported them (0: not asked)."""
 
     __slots__ = ("tcp", "tcp6", "udp", "udp6")
 
@@ -163,21 +186,30 @@ class EntrySizes:
 Items = dict[tuple[int, int], bytes]  # (level, name) -> data of one reply
 
 
-def parse_entry_sizes(layout: Layout, items: Items) -> EntrySizes:
-    """Read the entry sizes from the mib2_tcp_t and mib2_udp_t header records."""
-    tcp_header = items.get((MIB2_TCP, 0))
-    udp_header = items.get((MIB2_UDP, 0))
-    if tcp_header is None or udp_header is None:
-        msg = "MIB reply has no mib2_tcp_t or mib2_udp_t header record"
-        raise ParseError(msg)
-    if len(tcp_header) < layout.tcp_header.size or len(udp_header) < layout.udp_header.size:
-        msg = f"MIB header records too short ({len(tcp_header)}, {len(udp_header)} bytes)"
-        raise ParseError(msg)
-    tcp, tcp6 = layout.tcp_header.unpack_from(tcp_header)
-    udp, udp6 = layout.udp_header.unpack_from(udp_header)
-    sizes = EntrySizes(tcp, tcp6, udp, udp6)
-    for table, smallest in MIN_ENTRY.items():
-        size = getattr(sizes, table)
+def parse_entry_sizes(
+    layout: Layout, items: Items, groups: tuple[int, ...] = (MIB2_TCP, MIB2_UDP)
+) -> EntrySizes:
+    """Read the entry sizes from the header records of the groups asked for."""
+    sizes = EntrySizes(0, 0, 0, 0)
+    checked: dict[str, int] = {}
+    for group, header, names in (
+        (MIB2_TCP, layout.tcp_header, ("tcp", "tcp6")),
+        (MIB2_UDP, layout.udp_header, ("udp", "udp6")),
+    ):
+        if group not in groups:
+            continue
+        record = items.get((group, 0))
+        if record is None:
+            msg = f"MIB reply has no {'mib2_tcp_t' if group == MIB2_TCP else 'mib2_udp_t'}"
+            raise ParseError(msg + " header record")
+        if len(record) < header.size:
+            msg = f"MIB header record ({group}, 0) too short ({len(record)} bytes)"
+            raise ParseError(msg)
+        for name, value in zip(names, header.unpack_from(record)):
+            setattr(sizes, name, value)
+            checked[name] = value
+    for table, size in checked.items():
+        smallest = MIN_ENTRY[table]
         if not smallest <= size <= MAX_ENTRY:
             msg = (
                 f"{table} entry size {size} is outside {smallest}..{MAX_ENTRY} "
@@ -206,96 +238,117 @@ def _owner(pid: int) -> tuple[Owner, ...]:
     return (Owner(pid, None, None, None, None, None),) if pid else ()
 
 
-def _dual_stack(layout: Layout, items: Items, level: int) -> set[int] | None:
-    """Indexes of the v4 table's entries that are v6 sockets, from EXPER_SOCK_INFO."""
-    data = items.get((level, EXPER_SOCK_INFO))
-    if data is None:
-        return None
-    size = layout.sock_info.size
-    return {
-        index
-        for offset in _entries(data, size, "socket info")
-        for index, _, flags, _ in [layout.sock_info.unpack_from(data, offset)]
-        if flags & MIB2_SOCKINFO_IPV6
-    }
+def _peer(address: str, port: int) -> tuple[str | None, int | None]:
+    # No peer (a listener, an unconnected socket): None, as Linux and netstat say.
+    return (address, port) if port else (None, None)
+
+
+SockInfo = dict[int, tuple[int, int]]  # entry index -> (sie_inode, sie_flags)
+
+
+def parse_sock_info(layout: Layout, items: Items, level: int) -> SockInfo:
+    """Read one table's EXPER_SOCK_INFO rows (absent before 2019, or when empty)."""
+    data = items.get((level, EXPER_SOCK_INFO), b"")
+    rows: SockInfo = {}
+    for offset in _entries(data, layout.sock_info.size, "socket info"):
+        index, inode, flags, _ = layout.sock_info.unpack_from(data, offset)
+        rows[index] = (inode, flags)
+    return rows
+
+
+def _is_copy(info: SockInfo, index: int, twin: bool) -> bool:
+    """Whether v4 entry ``index`` is the kernel's copy of a v6 socket (module doc)."""
+    row = info.get(index)
+    if row is not None:
+        return bool(row[1] & MIB2_SOCKINFO_IPV6)
+    return twin
+
+
+def _inode(info: SockInfo, index: int) -> int | None:
+    row = info.get(index)
+    return (row[0] or None) if row is not None else None
 
 
 def parse_tcp(layout: Layout, items: Items, sizes: EntrySizes) -> list[Socket]:
-    """Parse the TCP v4 and v6 tables; dual-stack listeners are reported once (v6)."""
+    """Parse the TCP v4 and v6 tables; an IPv6 socket's v4 copy is dropped."""
     sockets: list[Socket] = []
-    v6_keys: set[tuple[int, int, int]] = set()
+    twins: set[tuple[int, bytes]] = set()  # (port, info block..end) of v6 wildcards
     ntop = socket.inet_ntop
+    info6 = parse_sock_info(layout, items, MIB2_TCP6)
     data = items.get((MIB2_TCP6, MIB2_TCP6_CONN), b"")
     size = sizes.tcp6
-    for offset in _entries(data, size, "tcp6"):
+    for index, offset in enumerate(_entries(data, size, "tcp6")):
         laddr, lport, raddr, rport, _, _ = layout.tcp6_head.unpack_from(data, offset)
         ce_state, pid, _ = layout.tcp_tail.unpack_from(data, offset + size - 16)
-        state = TCP_STATES.get(ce_state, "UNKNOWN")
-        local = ntop(socket.AF_INET6, laddr)
-        if local == "::" and ce_state <= TCPS_LISTEN:
-            v6_keys.add((_port(lport, "tcp6"), ce_state, pid))
+        lport = _port(lport, "tcp6")
+        if ce_state <= TCPS_LISTEN and laddr == IN6ADDR_ANY:
+            twins.add((lport, data[offset + TCP6_INFO_AT : offset + size]))
+        remote, rport = _peer(ntop(socket.AF_INET6, raddr), _port(rport, "tcp6"))
         sockets.append(
-            Socket(Proto.TCP, Family.INET6, "stream", state, local, _port(lport, "tcp6"),
-                   ntop(socket.AF_INET6, raddr), _port(rport, "tcp6"), None, None, None,
-                   None, _owner(pid))
+            Socket(Proto.TCP, Family.INET6, "stream", TCP_STATES.get(ce_state, "UNKNOWN"),
+                   ntop(socket.AF_INET6, laddr), lport, remote, rport, None,
+                   _inode(info6, index), None, None, _owner(pid))
         )  # fmt: skip
-    duplicates = _dual_stack(layout, items, MIB2_TCP)
+    info = parse_sock_info(layout, items, MIB2_TCP)
     data = items.get((MIB2_TCP, MIB2_TCP_CONN), b"")
     size = sizes.tcp
     v4: list[Socket] = []
     for index, offset in enumerate(_entries(data, size, "tcp")):
         _, laddr, lport, raddr, rport = layout.tcp4_head.unpack_from(data, offset)
         ce_state, pid, _ = layout.tcp_tail.unpack_from(data, offset + size - 16)
-        local = ntop(socket.AF_INET, laddr)
-        if duplicates is not None:
-            if index in duplicates:
-                continue
-        elif local == "0.0.0.0" and (lport, ce_state, pid) in v6_keys:  # noqa: S104
-            # Kernels before EXPER_SOCK_INFO (2019) do not mark the copies: a wildcard
-            # entry in the same state, port and creator as a v6 one is taken as one.
+        lport = _port(lport, "tcp")
+        twin = (
+            laddr == INADDR_ANY
+            and (lport, data[offset + TCP4_INFO_AT : offset + size]) in twins
+        )
+        if _is_copy(info, index, twin):
             continue
+        remote, rport = _peer(ntop(socket.AF_INET, raddr), _port(rport, "tcp"))
         v4.append(
             Socket(Proto.TCP, Family.INET, "stream", TCP_STATES.get(ce_state, "UNKNOWN"),
-                   local, _port(lport, "tcp"), ntop(socket.AF_INET, raddr),
-                   _port(rport, "tcp"), None, None, None, None, _owner(pid))
+                   ntop(socket.AF_INET, laddr), lport, remote, rport, None,
+                   _inode(info, index), None, None, _owner(pid))
         )  # fmt: skip
     return v4 + sockets
 
 
 def parse_udp(layout: Layout, items: Items, sizes: EntrySizes) -> list[Socket]:
-    """Parse the UDP v4 and v6 tables; v6 wildcard sockets are reported once (v6)."""
+    """Parse the UDP v4 and v6 tables; an IPv6 socket's v4 copy is dropped."""
     sockets: list[Socket] = []
-    v6_keys: set[tuple[int, int]] = set()
+    twins: set[tuple[int, int, int, int]] = set()  # port, instance, creator, time
     ntop = socket.inet_ntop
+    info6 = parse_sock_info(layout, items, MIB2_UDP6)
     data = items.get((MIB2_UDP6, MIB2_UDP6_ENTRY), b"")
     size = sizes.udp6
-    for offset in _entries(data, size, "udp6"):
-        laddr, lport, _, state, raddr, rport, _, pid, _ = layout.udp6.unpack_from(
-            data, offset
+    for index, offset in enumerate(_entries(data, size, "udp6")):
+        laddr, lport, _, state, raddr, rport, instance, pid, created = (
+            layout.udp6.unpack_from(data, offset)
         )
-        local = ntop(socket.AF_INET6, laddr)
-        if local == "::" and state <= 2:  # unbound or idle: copied into the v4 table
-            v6_keys.add((_port(lport, "udp6"), pid))
+        lport = _port(lport, "udp6")
+        if state <= MIB2_UDP_IDLE and laddr == IN6ADDR_ANY:
+            twins.add((lport, instance, pid, created))
+        remote, rport = _peer(ntop(socket.AF_INET6, raddr), _port(rport, "udp6"))
         sockets.append(
             Socket(Proto.UDP, Family.INET6, "dgram", UDP_STATES.get(state, "UNKNOWN"),
-                   local, _port(lport, "udp6"), ntop(socket.AF_INET6, raddr),
-                   _port(rport, "udp6"), None, None, None, None, _owner(pid))
+                   ntop(socket.AF_INET6, laddr), lport, remote, rport, None,
+                   _inode(info6, index), None, None, _owner(pid))
         )  # fmt: skip
-    duplicates = _dual_stack(layout, items, MIB2_UDP)
+    info = parse_sock_info(layout, items, MIB2_UDP)
     data = items.get((MIB2_UDP, MIB2_UDP_ENTRY), b"")
     size = sizes.udp
     v4: list[Socket] = []
     for index, offset in enumerate(_entries(data, size, "udp")):
-        laddr, lport, state, raddr, rport, _, pid, _ = layout.udp4.unpack_from(data, offset)
-        local = ntop(socket.AF_INET, laddr)
-        if duplicates is not None:
-            if index in duplicates:
-                continue
-        elif local == "0.0.0.0" and state <= 2 and (lport, pid) in v6_keys:  # noqa: S104
+        laddr, lport, state, raddr, rport, instance, pid, created = layout.udp4.unpack_from(
+            data, offset
+        )
+        lport = _port(lport, "udp")
+        twin = laddr == INADDR_ANY and (lport, instance, pid, created) in twins
+        if _is_copy(info, index, twin):
             continue
+        remote, rport = _peer(ntop(socket.AF_INET, raddr), _port(rport, "udp"))
         v4.append(
-            Socket(Proto.UDP, Family.INET, "dgram", UDP_STATES.get(state, "UNKNOWN"), local,
-                   _port(lport, "udp"), ntop(socket.AF_INET, raddr), _port(rport, "udp"),
-                   None, None, None, None, _owner(pid))
+            Socket(Proto.UDP, Family.INET, "dgram", UDP_STATES.get(state, "UNKNOWN"),
+                   ntop(socket.AF_INET, laddr), lport, remote, rport, None,
+                   _inode(info, index), None, None, _owner(pid))
         )  # fmt: skip
     return v4 + sockets

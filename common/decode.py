@@ -17,6 +17,7 @@ from common.errors import SchemaError
 from common.limits import DEFAULT_LIMITS
 from common.limits import Limits
 from common.schema import FAILURES
+from common.schema import OWNER_SOURCES
 from common.schema import SCHEMA_VERSION
 from common.schema import SOCK_TYPES
 from common.schema import STATES
@@ -177,6 +178,7 @@ class StreamDecoder:
             warnings=self._messages(tail, "warnings"),
             errors=self._messages(tail, "errors"),
             failure=_failure(tail),
+            owners_from=_owners_from(tail),
         )
 
     def _messages(self, tail: dict[str, object], key: str) -> tuple[str, ...]:
@@ -218,6 +220,16 @@ def _failure(tail: dict[str, object]) -> str | None:
     if not isinstance(value, str) or value not in FAILURES:
         msg = f"trailer field 'failure' must be one of {sorted(FAILURES)}, got {value!r}"
         raise SchemaError(msg[:200])
+    return value
+
+
+def _owners_from(tail: dict[str, object]) -> str | None:
+    value = tail.get("owners_from")  # absent: an agent that shows no owners
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in OWNER_SOURCES:
+        msg = f"trailer field 'owners_from' must be one of {sorted(OWNER_SOURCES)}"
+        raise SchemaError(msg)
     return value
 
 

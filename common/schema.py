@@ -68,6 +68,12 @@ AGENT_FAILED = "agent-error"  # the agent itself failed (no backend, an OS error
 ZONE_ENTRY_FAILED = "zone-entry-failed"  # the namespace could not be entered
 ZONE_GONE = "zone-gone"  # the namespace vanished between listing and entering
 FAILURES = frozenset({AGENT_FAILED, ZONE_ENTRY_FAILED, ZONE_GONE})
+# Where a snapshot's owners come from: every process holding each socket (Linux's
+# /proc/<pid>/fd, illumos's /proc/<pid>/fdinfo as root), or only the process that
+# created it (the illumos MIB's CreationProcess, when /proc cannot be read).
+HOLDERS = "holders"
+CREATOR = "creator"
+OWNER_SOURCES = frozenset({HOLDERS, CREATOR})
 
 
 class Record:
@@ -185,6 +191,7 @@ class Snapshot(Record):
         "failure",
         "host",
         "kernel",
+        "owners_from",
         "platform",
         "sockets",
         "time",
@@ -205,6 +212,7 @@ class Snapshot(Record):
         warnings: tuple[str, ...] = (),
         errors: tuple[str, ...] = (),
         failure: str | None = None,  # one of FAILURES when errors say why it failed
+        owners_from: str | None = None,  # one of OWNER_SOURCES; None: no owners shown
     ) -> None:
         self.host = host
         self.zone = zone
@@ -217,3 +225,4 @@ class Snapshot(Record):
         self.warnings = warnings
         self.errors = errors
         self.failure = failure
+        self.owners_from = owners_from

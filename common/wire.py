@@ -98,6 +98,7 @@ def trailer_to_wire(
     warnings: tuple[str, ...],
     errors: tuple[str, ...],
     failure: str | None = None,
+    owners_from: str | None = None,
 ) -> dict[str, object]:
     """Return the trailer map that closes a stream (``failure``: a FAILURES code)."""
     return {
@@ -107,6 +108,7 @@ def trailer_to_wire(
         "warnings": list(warnings),
         "errors": list(errors),
         "failure": failure,
+        "owners_from": owners_from,
     }
 
 
@@ -129,6 +131,7 @@ def encode_snapshot(snapshot: Snapshot, *, batch: int = 2048) -> Iterator[bytes]
                 snapshot.warnings,
                 snapshot.errors,
                 snapshot.failure,
+                snapshot.owners_from,
             )
         )
     )

@@ -11,6 +11,7 @@ from common.format import escape_text
 from common.limits import DEFAULT_LIMITS
 from common.limits import Limits
 from common.schema import AGENT_FAILED
+from common.schema import HOLDERS
 from common.schema import Snapshot
 from common.schema import Socket
 from controller.status import Status
@@ -190,7 +191,12 @@ def _judge_fallback(text: bytes, completed: Completed) -> Verdict:
         sockets = [socket_from_wire(socket_to_wire(s), i) for i, s in enumerate(parsed)]
     except FleetError as err:
         return Status.BAD_OUTPUT, f"cannot read {tool} output: {err}", None
-    snapshot = Snapshot("", "", "", "", "", time.time(), sockets=tuple(sockets))
+    # ss -p and netstat -u list every process holding a socket; netstat -an none.
+    holders = tool.startswith(("ss ", "netstat -anu"))
+    snapshot = Snapshot(
+        "", "", "", "", "", time.time(), sockets=tuple(sockets),
+        owners_from=HOLDERS if holders else None,
+    )  # fmt: skip
     message = f"{escape_text(why)}; listed by {tool} (no USER or ARGS)"
     return Status.FALLBACK, message, snapshot
 

@@ -7,11 +7,15 @@ lists twice, before and after the OS tool: an endpoint is *missing* only if neit
 of our listings has it, and *extra* only if both have it and the tool does not.
 
 Compared: TCP and UDP endpoints (protocol, local and remote address and port; any
-address is ``*`` on both sides, since tools print the wildcard differently), and on
-Linux the pids holding each one.  On illumos the MIB names the process that
-*created* a socket while ``netstat -u`` names those that *hold* it (an accepted
-connection's creator is its listener's process), so owner differences are printed
-as notes there and do not fail the check.
+address is ``*`` on both sides, since tools print the wildcard differently), and the
+pids holding each one when sockstat found every holder (Linux; illumos as root).
+Where it could only name the process that *created* a socket (illumos without root:
+an accepted connection's creator is its listener's process) while ``netstat -u``
+names those that *hold* it, owner differences are printed as notes and do not fail
+the check.  netstat lists a dual-stack socket under IPv4 and IPv6, sockstat once
+(agent/mib2.py): a wildcard endpoint counts once on both sides.
+
+When the listings differ, the report ends with what to send with it.
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ from agent.collect import collect_snapshot
 from agent.query import Query
 from common.errors import FleetError
 from common.format import escape_text
+from common.schema import HOLDERS
 from common.schema import Proto
+from common.schema import Snapshot
 from common.schema import Socket
 
 # (proto, local address, local port, remote address, remote port)
@@ -101,10 +107,11 @@ class Comparison:
         after: List[Socket],
         *,
         strict_owners: bool,
+        wildcards_once: bool = False,
     ) -> None:
-        ours_before = Counter(endpoint_key(s) for s in before)
-        ours_after = Counter(endpoint_key(s) for s in after)
-        theirs = Counter(endpoint_key(s) for s in tool.sockets)
+        ours_before = _count(before, wildcards_once)
+        ours_after = _count(after, wildcards_once)
+        theirs = _count(tool.sockets, wildcards_once)
         self.compared = sum(theirs.values())
         # Missing: the tool has it, neither of our listings does; extra: both of
         # ours have it, the tool does not.  Counters keep SO_REUSEPORT twins apart.
@@ -125,6 +132,15 @@ class Comparison:
         """Whether the listings agree (owner notes on illumos do not count)."""
         owners = self.owner_diffs if self.strict_owners else []
         return not (self.missing or self.extra or owners)
+
+
+def _count(sockets: Iterable[Socket], wildcards_once: bool) -> Counter[Key]:
+    counts = Counter(endpoint_key(s) for s in sockets)
+    if wildcards_once:  # 0.0.0.0 and :: both print as "*": one endpoint, not two
+        for key in counts:
+            if key[1] == "*" and key[3] == "*":
+                counts[key] = 1
+    return counts
 
 
 def _show(key: Key) -> str:
@@ -184,8 +200,10 @@ def describe_backend(system: str = sys.platform) -> str:
     return "NETLINK_SOCK_DIAG"
 
 
-def _listing() -> List[Socket]:
-    return [s for s in collect_snapshot(QUERY).sockets if s.proto is not Proto.UNIX]
+def _listing() -> Snapshot:
+    snapshot = collect_snapshot(QUERY)
+    snapshot.sockets = tuple(s for s in snapshot.sockets if s.proto is not Proto.UNIX)
+    return snapshot
 
 
 def _not_listed_by(tool: str, sockets: List[Socket]) -> Tuple[List[Socket], int]:
@@ -206,18 +224,22 @@ def run_check(out: TextIO) -> int:
     )
     try:
         out.write(f"backend: {describe_backend()}\n")
-        before = _listing()
+        first = _listing()
         tool = os_tool()
-        after = _listing()
+        second = _listing()
     except (FleetError, OSError) as err:
         reason = str(err) if isinstance(err, FleetError) else f"{err.strerror or err}"
         print(f"sockstat: cannot check: {escape_text(reason)}", file=sys.stderr)
         return EXIT_CANNOT_CHECK
-    strict = sys.platform.startswith("linux")
-    before, skipped = _not_listed_by(tool.command, before)
-    after, _ = _not_listed_by(tool.command, after)
-    result = Comparison(before, tool, after, strict_owners=strict)
+    strict = first.owners_from == HOLDERS and second.owners_from == HOLDERS
+    before, skipped = _not_listed_by(tool.command, list(first.sockets))
+    after, _ = _not_listed_by(tool.command, list(second.sockets))
+    result = Comparison(
+        before, tool, after, strict_owners=strict,
+        wildcards_once=tool.command.startswith("netstat"),
+    )  # fmt: skip
     out.write(f"compared with: {tool.command}\n")
+    out.write(f"owners: {_owners_label(first.owners_from)}\n")
     if skipped:
         out.write(
             f"not compared: {skipped} bound-only TCP sockets ({tool.command.split()[0]} -a "
@@ -240,7 +262,24 @@ def run_check(out: TextIO) -> int:
     out.write(
         f"summary: {result.compared} endpoints from {tool.command}, {counts}: {verdict}\n"
     )
+    if not result.agree:
+        out.write(what_to_send(tool.command))
     return EXIT_AGREE if result.agree else EXIT_DIFFER
+
+
+def what_to_send(command: str) -> str:
+    """Say what a bug report about a difference needs, beyond this report."""
+    return (
+        "to report this difference, send this whole output together with, taken right "
+        f"after it: `{command}`, `sockstat --format json -P tcp,udp` and `uname -a`; "
+        "differences that last across two runs are the ones that matter\n"
+    )
+
+
+def _owners_label(source: Optional[str]) -> str:
+    if source == HOLDERS:
+        return "every process holding each socket (compared)"
+    return "the process that created each socket (differences are notes)"
 
 
 def _pid_list(pids: Set[int]) -> str:

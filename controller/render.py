@@ -255,6 +255,9 @@ def target_json(target: TargetResult, shown: int) -> Dict[str, object]:
         "elapsed_ms": round(target.elapsed * 1000, 1),
         "warnings": list(snapshot.warnings) if snapshot else [],
         "resolved_by": list(target.resolved_by),
+        # "holders": every process holding each socket; "creator": the one that
+        # created it (illumos without root); null: no owners were listed.
+        "owners_from": snapshot.owners_from if snapshot else None,
     }
 
 

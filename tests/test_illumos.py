@@ -3,16 +3,22 @@
 illumos cannot run here.  Every fixture is written field by field at the offsets of
 reference/illumos.md §2-§5 (the declarations of mib2.h and procfs.h compiled for
 amd64), independently of the parsers' struct formats, for all three TCP layouts, in
-little- and big-endian byte order.
+x86 byte order (the only one illumos ships).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import random
+import shutil
 import socket
 import struct
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -23,9 +29,10 @@ from agent.psinfo import parse_psinfo
 from common.errors import ParseError
 from common.schema import Family
 from common.schema import Proto
+from tests.conftest import ROOT
 from tests.conftest import require
 
-ORDERS = ["<", ">"]
+ORDERS = ["<"]
 # (v4 entry size, v6 entry size) -> offsets of ce_state, CreationProcess, CreationTime.
 TCP_LAYOUTS = {
     "pre-2019 (68/96)": ((68, (52, 56, 60)), (96, (80, 84, 88))),
@@ -55,9 +62,11 @@ def udp_header(order: str, udp: int = 36, udp6: int = 64) -> bytes:
 
 
 def tcp4(layout: tuple[int, tuple[int, int, int]], order: str, state: str,
-         local: tuple[str, int], remote: tuple[str, int], pid: int) -> bytes:  # fmt: skip
+         local: tuple[str, int], remote: tuple[str, int], pid: int,
+         mss: int = 1220) -> bytes:  # fmt: skip
     size, (ce_at, pid_at, time_at) = layout
     buf = bytearray(b"\xab" * size)  # the stats in between must not matter
+    put(buf, order, "I", ce_at - 4, mss)  # ce_mss, just before ce_state
     put(buf, order, "i", 0, MIB2_TCP_STATE[state])
     buf[4:8] = socket.inet_pton(socket.AF_INET, local[0])
     put(buf, order, "i", 8, local[1])
@@ -70,9 +79,11 @@ def tcp4(layout: tuple[int, tuple[int, int, int]], order: str, state: str,
 
 
 def tcp6(layout: tuple[int, tuple[int, int, int]], order: str, state: str,
-         local: tuple[str, int], remote: tuple[str, int], pid: int) -> bytes:  # fmt: skip
+         local: tuple[str, int], remote: tuple[str, int], pid: int,
+         mss: int = 1220) -> bytes:  # fmt: skip
     size, (ce_at, pid_at, time_at) = layout
     buf = bytearray(b"\xab" * size)
+    put(buf, order, "I", ce_at - 4, mss)
     buf[0:16] = socket.inet_pton(socket.AF_INET6, local[0])
     put(buf, order, "i", 16, local[1])
     buf[20:36] = socket.inet_pton(socket.AF_INET6, remote[0])
@@ -86,21 +97,21 @@ def tcp6(layout: tuple[int, tuple[int, int, int]], order: str, state: str,
 
 
 def udp4(order: str, state: int, local: tuple[str, int], remote: tuple[str, int],
-         pid: int) -> bytes:  # fmt: skip
+         pid: int, instance: int = 0xDEADBEEF) -> bytes:  # fmt: skip
     buf = bytearray(36)  # mib2_udpEntry_t
     buf[0:4] = socket.inet_pton(socket.AF_INET, local[0])
     put(buf, order, "i", 4, local[1])
     put(buf, order, "i", 8, state)  # ue_state
     buf[12:16] = socket.inet_pton(socket.AF_INET, remote[0])
     put(buf, order, "i", 16, remote[1])
-    put(buf, order, "I", 20, 0xDEADBEEF)  # udpInstance
+    put(buf, order, "I", 20, instance)  # udpInstance: the kernel's udp_t address
     put(buf, order, "I", 24, pid)
     put(buf, order, "Q", 28, 99)
     return bytes(buf)
 
 
 def udp6(order: str, state: int, local: tuple[str, int], remote: tuple[str, int],
-         pid: int) -> bytes:  # fmt: skip
+         pid: int, instance: int = 0xDEADBEEF) -> bytes:  # fmt: skip
     buf = bytearray(64)  # mib2_udp6Entry_t
     buf[0:16] = socket.inet_pton(socket.AF_INET6, local[0])
     put(buf, order, "i", 16, local[1])
@@ -108,7 +119,7 @@ def udp6(order: str, state: int, local: tuple[str, int], remote: tuple[str, int]
     put(buf, order, "i", 24, state)
     buf[28:44] = socket.inet_pton(socket.AF_INET6, remote[0])
     put(buf, order, "i", 44, remote[1])
-    put(buf, order, "I", 48, 0xDEADBEEF)
+    put(buf, order, "I", 48, instance)
     put(buf, order, "I", 52, pid)
     put(buf, order, "Q", 56, 99)
     return bytes(buf)
@@ -126,8 +137,11 @@ def rows(sockets: list) -> list[tuple]:  # type: ignore[type-arg]
     ]  # fmt: skip
 
 
+NO_PEER = (None, None)  # a listener's or an unconnected socket's: as on Linux
+
+
 def parse(order: str, items: mib2.Items) -> list:  # type: ignore[type-arg]
-    layout = Layout(order)
+    layout = Layout()
     sizes = mib2.parse_entry_sizes(layout, items)
     return mib2.parse_tcp(layout, items, sizes) + mib2.parse_udp(layout, items, sizes)
 
@@ -150,10 +164,10 @@ def test_tcp_tables_of_every_layout(build: str, order: str) -> None:
         ]),
     }  # fmt: skip
     assert rows(parse(order, items)) == [
-        ("tcp", "inet", "LISTEN", "0.0.0.0", 22, "0.0.0.0", 0, [501]),
+        ("tcp", "inet", "LISTEN", "0.0.0.0", 22, *NO_PEER, [501]),
         ("tcp", "inet", "ESTABLISHED", "10.0.0.5", 22, "10.0.0.9", 50123, [501]),
         ("tcp", "inet", "TIME_WAIT", "10.0.0.5", 80, "10.0.0.7", 61000, []),
-        ("tcp", "inet6", "BOUND", "fe80::1", 8080, "::", 0, [65536]),
+        ("tcp", "inet6", "BOUND", "fe80::1", 8080, *NO_PEER, [65536]),
         ("tcp", "inet6", "ESTABLISHED", "2001:db8::1", 443, "2001:db8::2", 65535, [7]),
     ]
 
@@ -171,49 +185,91 @@ def test_udp_tables(order: str) -> None:
         (mib2.MIB2_UDP6, mib2.MIB2_UDP6_ENTRY): udp6(order, 1, ("::1", 0), ("::", 0), 0),
     }  # fmt: skip
     assert rows(parse(order, items)) == [
-        ("udp", "inet", "UNCONN", "0.0.0.0", 53, "0.0.0.0", 0, [300]),
+        ("udp", "inet", "UNCONN", "0.0.0.0", 53, *NO_PEER, [300]),
         ("udp", "inet", "ESTABLISHED", "10.0.0.5", 5353, "10.0.0.1", 53, [301]),
-        ("udp", "inet6", "UNCONN", "::1", 0, "::", 0, []),
+        ("udp", "inet6", "UNCONN", "::1", 0, *NO_PEER, []),
     ]
     assert {s.proto for s in parse(order, items)} == {Proto.UDP}
 
 
-def dual_stack_items(order: str, with_sock_info: bool) -> mib2.Items:
-    v4, v6 = TCP_LAYOUTS["SmartOS (176/204)"]
+SMARTOS = TCP_LAYOUTS["SmartOS (176/204)"]
+ANY4, ANY6 = ("0.0.0.0", 0), ("::", 0)
+
+
+def dual_stack_items(sock_info_rows: dict[int, bytes]) -> mib2.Items:
+    v4, v6 = SMARTOS
     items = {
-        (mib2.MIB2_TCP, 0): tcp_header(order, v4[0], v6[0]),
-        (mib2.MIB2_UDP, 0): udp_header(order),
+        (mib2.MIB2_TCP, 0): tcp_header("<", v4[0], v6[0]),
+        (mib2.MIB2_UDP, 0): udp_header("<"),
         # The kernel copies a v6 listener on :: without IPV6_V6ONLY into the v4
         # table as 0.0.0.0 (tcp_snmp_get()); a real v4 listener of another
         # process on the same port must stay.
         (mib2.MIB2_TCP, mib2.MIB2_TCP_CONN): b"".join([
-            tcp4(v4, order, "LISTEN", ("0.0.0.0", 22), ("0.0.0.0", 0), 600),
-            tcp4(v4, order, "LISTEN", ("0.0.0.0", 22), ("0.0.0.0", 0), 601),
+            tcp4(v4, "<", "LISTEN", ("0.0.0.0", 22), ANY4, 600),
+            tcp4(v4, "<", "LISTEN", ("0.0.0.0", 22), ANY4, 601),
         ]),
         (mib2.MIB2_TCP6, mib2.MIB2_TCP6_CONN):
-            tcp6(v6, order, "LISTEN", ("::", 22), ("::", 0), 600),
-        (mib2.MIB2_UDP, mib2.MIB2_UDP_ENTRY):
-            udp4(order, 2, ("0.0.0.0", 53), ("0.0.0.0", 0), 9),
-        (mib2.MIB2_UDP6, mib2.MIB2_UDP6_ENTRY): udp6(order, 2, ("::", 53), ("::", 0), 9),
+            tcp6(v6, "<", "LISTEN", ("::", 22), ANY6, 600),
+        (mib2.MIB2_UDP, mib2.MIB2_UDP_ENTRY): udp4("<", 2, ("0.0.0.0", 53), ANY4, 9),
+        (mib2.MIB2_UDP6, mib2.MIB2_UDP6_ENTRY): udp6("<", 2, ("::", 53), ANY6, 9),
     }  # fmt: skip
-    if with_sock_info:
-        items[(mib2.MIB2_TCP, mib2.EXPER_SOCK_INFO)] = sock_info(
-            order, 0, mib2.MIB2_SOCKINFO_IPV6 | 1
-        ) + sock_info(order, 1, 1)
-        items[(mib2.MIB2_UDP, mib2.EXPER_SOCK_INFO)] = sock_info(
-            order, 0, mib2.MIB2_SOCKINFO_IPV6
-        )
+    for level, rows in sock_info_rows.items():
+        items[(level, mib2.EXPER_SOCK_INFO)] = rows
     return items
 
 
-@pytest.mark.parametrize("order", ORDERS)
-@pytest.mark.parametrize("with_sock_info", [True, False], ids=["sock-info", "pre-2019"])
-def test_dual_stack_entries_reported_once(order: str, with_sock_info: bool) -> None:
-    assert rows(parse(order, dual_stack_items(order, with_sock_info))) == [
-        ("tcp", "inet", "LISTEN", "0.0.0.0", 22, "0.0.0.0", 0, [601]),
-        ("tcp", "inet6", "LISTEN", "::", 22, "::", 0, [600]),
-        ("udp", "inet6", "UNCONN", "::", 53, "::", 0, [9]),
+ONCE = [
+    ("tcp", "inet", "LISTEN", "0.0.0.0", 22, *NO_PEER, [601]),
+    ("tcp", "inet6", "LISTEN", "::", 22, *NO_PEER, [600]),
+    ("udp", "inet6", "UNCONN", "::", 53, *NO_PEER, [9]),
+]
+
+
+@pytest.mark.parametrize(
+    "sock_info_rows",
+    [
+        # The kernel marks the copies (illumos since 2019).
+        {mib2.MIB2_TCP: sock_info("<", 0, mib2.MIB2_SOCKINFO_IPV6 | 1)
+                        + sock_info("<", 1, 1),
+         mib2.MIB2_UDP: sock_info("<", 0, mib2.MIB2_SOCKINFO_IPV6)},
+        # No EXPER_SOCK_INFO (before 2019): the copies match their v6 entry.
+        {},
+        # A table, but no row for the copy (a socket without a vnode).
+        {mib2.MIB2_TCP: sock_info("<", 1, 1)},
+    ],
+    ids=["sock-info", "pre-2019", "no-row"],
+)  # fmt: skip
+def test_an_ipv6_sockets_v4_copy_is_dropped(sock_info_rows: dict[int, bytes]) -> None:
+    assert rows(parse("<", dual_stack_items(sock_info_rows))) == ONCE
+
+
+def test_a_v4_listener_beside_a_v6only_one_of_the_same_pid_stays() -> None:
+    # sshd: a V6ONLY listener on :: and its own AF_INET one on 0.0.0.0, created in
+    # the same clock tick; only the AF_INET socket's MSS (tcp_mss_def_ipv4, 536)
+    # tells it from a copy, and no sockinfo row says anything (pre-2019).
+    v4, _ = SMARTOS
+    items = dual_stack_items({})
+    items[(mib2.MIB2_TCP, mib2.MIB2_TCP_CONN)] = tcp4(
+        v4, "<", "LISTEN", ("0.0.0.0", 22), ANY4, 600, mss=536
+    )
+    items[(mib2.MIB2_UDP, mib2.MIB2_UDP_ENTRY)] = udp4(
+        "<", 2, ("0.0.0.0", 53), ANY4, 9, instance=0xFEEDF00D
+    )
+    assert rows(parse("<", items)) == [
+        ("tcp", "inet", "LISTEN", "0.0.0.0", 22, *NO_PEER, [600]),
+        ("tcp", "inet6", "LISTEN", "::", 22, *NO_PEER, [600]),
+        ("udp", "inet", "UNCONN", "0.0.0.0", 53, *NO_PEER, [9]),
+        ("udp", "inet6", "UNCONN", "::", 53, *NO_PEER, [9]),
     ]
+
+
+def test_sock_info_gives_each_socket_its_inode() -> None:
+    items = dual_stack_items({
+        mib2.MIB2_TCP: sock_info("<", 1, 1, inode=4242),
+        mib2.MIB2_TCP6: sock_info("<", 0, 1, inode=4343),
+    })  # fmt: skip
+    tcp = [s for s in parse("<", items) if s.proto is Proto.TCP]
+    assert [(s.family, s.inode) for s in tcp] == [(Family.INET, 4242), (Family.INET6, 4343)]
 
 
 def base_items(order: str = "<") -> mib2.Items:
@@ -253,7 +309,7 @@ def test_malformed_tables_are_a_clear_error(change: object, message: str) -> Non
 
 def test_wrong_byte_order_is_refused_not_misread() -> None:
     with pytest.raises(ParseError, match="entry size"):
-        parse(">", base_items("<"))
+        parse("<", base_items(">"))
 
 
 def test_port_out_of_range() -> None:
@@ -278,10 +334,10 @@ def test_random_bytes_never_crash_or_hang() -> None:
 
 @pytest.mark.parametrize("order", ORDERS)
 def test_request_bytes_match_the_documented_layout(order: str) -> None:
-    request = mib2.build_request(Layout(order))
+    request = mib2.build_request(Layout(), mib2.MIB2_TCP)
     # struct T_optmgmt_req {PRIM_type, OPT_length, OPT_offset, MGMT_flags} then
     # struct opthdr {level, name, len}: 7 x 4 bytes (sys/tihdr.h, sys/tpicommon.h).
-    fields = [9, 12, 16, 0x80, 1028, 0, 1]  # T_SVR4_OPTMGMT_REQ ... len = 1
+    fields = [9, 12, 16, 0x80, 262, 0, 1]  # T_SVR4_OPTMGMT_REQ ... MIB2_TCP, len = 1
     expected = b"".join(v.to_bytes(4, "little" if order == "<" else "big") for v in fields)
     assert request == expected
     assert len(request) == 28
@@ -294,7 +350,7 @@ def ack(order: str, level: int, name: int, length: int, prim: int = 22,
 
 @pytest.mark.parametrize("order", ORDERS)
 def test_reply_control_parts(order: str) -> None:
-    layout = Layout(order)
+    layout = Layout()
     assert mib2.parse_reply_control(layout, ack(order, 262, 13, 344), 2) == (262, 13, 344)
     # An empty table still has a (zero-length) data part: MOREDATA, not the end.
     assert mib2.parse_reply_control(layout, ack(order, 271, 6, 0), 2) == (271, 6, 0)
@@ -349,7 +405,7 @@ def test_backend_is_chosen_by_platform_and_imports_on_linux() -> None:
     from agent import illumos  # noqa: PLC0415 - the import itself is under test
 
     assert select_backend("sunos5") is illumos.list_sockets
-    assert illumos.native_layout().order in "<>"
+    assert illumos.native_layout().order == "<"
 
 
 def sockinfo(order: str, size: int, family: int, kind: int, state: int, path: bytes,
@@ -428,3 +484,103 @@ def test_ctypes_structs_match_the_lp64_declarations() -> None:
         "ks_flags": 119, "ks_data": 120, "ks_ndata": 128, "ks_data_size": 136,
         "ks_snaptime": 144,
     }  # fmt: skip
+
+
+def fdinfo(fd: int, mode: int, inode: int) -> bytes:
+    # prfdinfo_t (sys/procfs.h): pr_fd, pr_mode, pr_ino, ... then pr_misc records;
+    # offsets asserted against a C compiler in tests/test_layouts.py.
+    buf = bytearray(b"\x33" * 256)
+    struct.pack_into("<iIQ", buf, 0, fd, mode, inode)
+    return bytes(buf)
+
+
+S_IFSOCK, S_IFREG = 0o140000, 0o100000
+
+
+def fake_proc(root: Path, processes: dict[int, dict[int, tuple[int, int]]]) -> str:
+    """A /proc with psinfo and fdinfo files: {pid: {fd: (mode, inode)}}."""
+    (root / "self" / "fdinfo").mkdir(parents=True)
+    for pid, fds in processes.items():
+        (root / str(pid) / "fdinfo").mkdir(parents=True)
+        (root / str(pid) / "psinfo").write_bytes(
+            psinfo(416, "<", pid, 0, f"cmd{pid}".encode(), f"cmd{pid} -x".encode(), 0)
+        )
+        for fd, (mode, inode) in fds.items():
+            (root / str(pid) / "fdinfo" / str(fd)).write_bytes(fdinfo(fd, mode, inode))
+    return str(root)
+
+
+def holder_items() -> mib2.Items:
+    return dual_stack_items({
+        mib2.MIB2_TCP: sock_info("<", 0, mib2.MIB2_SOCKINFO_IPV6, inode=4343)
+                       + sock_info("<", 1, 1, inode=4242),
+        mib2.MIB2_TCP6: sock_info("<", 0, 1, inode=4343),
+    })  # fmt: skip
+
+
+def owner_rows(sockets: list) -> list[tuple]:  # type: ignore[type-arg]
+    return [(s.local_port, s.family.value, [(o.pid, o.fd, o.command) for o in s.owners])
+            for s in sockets]  # fmt: skip
+
+
+def test_every_holder_replaces_the_creator(tmp_path: Path) -> None:
+    from agent.illumos import attribute_owners  # noqa: PLC0415
+
+    proc = fake_proc(tmp_path, {
+        100: {3: (S_IFSOCK, 4242), 4: (S_IFREG, 4343)},  # a file with a socket's inode
+        200: {7: (S_IFSOCK, 4242), 8: (S_IFSOCK, 4343)},  # shared, and the v6 listener
+        601: {},  # the creator the MIB names, which no longer holds the socket
+    })  # fmt: skip
+    sockets = parse("<", holder_items())
+    assert attribute_owners(sockets, proc) == "holders"
+    assert owner_rows(sockets) == [
+        (22, "inet", [(100, 3, "cmd100"), (200, 7, "cmd200")]),
+        (22, "inet6", [(200, 8, "cmd200")]),
+        (53, "inet6", []),  # no inode (no sockinfo row): its creator, 9, has exited
+    ]
+
+
+def test_without_fdinfo_the_creator_stays(tmp_path: Path) -> None:
+    from agent.illumos import attribute_owners  # noqa: PLC0415
+
+    (tmp_path / "601").mkdir()  # a kernel before fdinfo: no /proc/<pid>/fdinfo at all
+    (tmp_path / "601" / "psinfo").write_bytes(psinfo(416, "<", 601, 0, b"sshd", b"", 0))
+    sockets = parse("<", holder_items())
+    assert attribute_owners(sockets, str(tmp_path)) == "creator"
+    assert owner_rows(sockets)[0] == (22, "inet", [(601, None, "sshd")])
+
+
+def test_without_root_the_creator_stays() -> None:
+    # One process's fdinfo (mode 0500, root's) cannot be read by this user: the
+    # holders are not all known, so none are claimed.
+    require(os.geteuid() == 0, "this test needs root to switch to another user")
+    setpriv = shutil.which("setpriv")
+    require(setpriv is not None, "setpriv is not installed")
+    with tempfile.TemporaryDirectory() as directory:  # pytest's tmp_path is 0700
+        os.chmod(directory, 0o755)  # noqa: S103 - for the user the test becomes
+        root = Path(directory) / "proc"
+        proc = fake_proc(root, {100: {3: (S_IFSOCK, 4242)}, 601: {}})
+        for path in [root, *root.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        (root / "100" / "fdinfo").chmod(0o500)
+        assert_creator_for_nobody(str(setpriv), proc)
+
+
+def assert_creator_for_nobody(setpriv: str, proc: str) -> None:
+    script = (
+        "import sys; from agent.illumos import find_holders; "
+        f"print(find_holders({{4242}}, {proc!r}))"
+    )
+    done = subprocess.run(
+        [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+         sys.executable, "-c", script],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.strip() == "None"
+    assert find_holders_as_root(proc) == {4242: [(100, 3)]}
+
+
+def find_holders_as_root(proc: str) -> object:
+    from agent.illumos import find_holders  # noqa: PLC0415
+
+    return find_holders({4242}, proc)

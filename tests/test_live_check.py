@@ -108,6 +108,12 @@ def test_check_shows_each_difference(namespace: tuple[str, Holder], tmp_path: Pa
     match = SUMMARY.search(out)
     assert match is not None
     assert match.groups() == ("12", "1", "1", "1", "DIFFER")
+    # The report ends by saying what to send with it.
+    assert out.splitlines()[-1].startswith(
+        "to report this difference, send this whole output together with, taken right "
+        "after it: `ss -tuanpe`, `sockstat --format json -P tcp,udp` and `uname -a`"
+    ), out
+    assert "\nowners: every process holding each socket (compared)\n" in out
 
 
 def run_in(name: str, *args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
@@ -149,6 +155,17 @@ def test_wildcards_and_ipv6_spellings_match() -> None:
               sock(Proto.UDP, ("::1", 53), None, 8)]  # fmt: skip
     result = Comparison(ours, OsTool("ss", theirs, True), ours, strict_owners=True)
     assert result.agree
+
+
+def test_netstats_dual_stack_pair_is_one_endpoint() -> None:
+    # netstat lists a dual-stack listener as *.22 under IPv4 and IPv6; sockstat once.
+    ours = [sock(Proto.TCP, ("::", 22), None, 7)]
+    theirs = [sock(Proto.TCP, (address, 22), None, 7) for address in ("0.0.0.0", "::")]
+    tool = OsTool("netstat -anu", theirs, True)
+    assert Comparison(ours, tool, ours, strict_owners=True, wildcards_once=True).agree
+    assert Comparison(ours, tool, ours, strict_owners=True).missing == [
+        ("tcp", "*", 22, "*", 0)
+    ]
 
 
 def test_illumos_owner_differences_are_notes() -> None:

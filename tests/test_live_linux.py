@@ -108,6 +108,7 @@ def test_every_kind_of_socket_with_its_owner(
             "elapsed_ms": doc["targets"][0]["elapsed_ms"],
             "warnings": doc["targets"][0]["warnings"],
             "resolved_by": [],
+            "owners_from": "holders",  # every process holding each socket
         }
     ]
 

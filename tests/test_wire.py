@@ -53,6 +53,7 @@ def make_snapshot(sockets: tuple[Socket, ...] = ()) -> Snapshot:
         elapsed=0.25,
         sockets=sockets,
         warnings=("w",),
+        owners_from="creator",
     )
 
 
@@ -80,6 +81,13 @@ def test_round_trip_keeps_every_field() -> None:
     )  # fmt: skip
     original = make_snapshot((make_socket(), unix))
     assert decode_snapshot(encode(original)) == original
+
+
+@pytest.mark.parametrize("value", ["everyone", 3, ["holders"]])
+def test_owners_from_is_one_of_two_words(value: object) -> None:
+    trailer = {**trailer_to_wire(0, 0.0, (), ()), "owners_from": value}
+    with pytest.raises(SchemaError, match="owners_from"):
+        decode_snapshot(pack(HEADER, trailer))
 
 
 def test_empty_zone_is_not_an_error() -> None:
