@@ -36,6 +36,7 @@ import time
 
 from agent.fdinfo import socket_inode
 from agent.files import read_file
+from agent.mib2 import EXPER_IP_AND_ALL_IRES
 from agent.mib2 import EXPER_SOCK_INFO
 from agent.mib2 import MIB2_TCP
 from agent.mib2 import MIB2_TCP6
@@ -185,14 +186,24 @@ def read_mib(
             fcntl.ioctl(fd, I_PUSH, module)
         deadline = time.monotonic() + timeout
         for group in groups:
-            request = build_request(layout, group)
-            request_buf = ctypes.create_string_buffer(request, len(request))
-            control = _Strbuf(0, len(request), ctypes.cast(request_buf, ctypes.c_void_p))
-            _checked(libc.putmsg(fd, ctypes.byref(control), None, 0), "putmsg")
-            items.update(_read_replies(libc, fd, layout, deadline))
+            items.update(_request(libc, fd, layout, group, deadline))
+            if (group, 0) not in items:
+                # A kernel that ignores the group shortcut of ip_snmp_get(): ask as
+                # netstat does, for everything, and keep the socket tables.
+                return _request(libc, fd, layout, EXPER_IP_AND_ALL_IRES, deadline)
         return items
     finally:
         os.close(fd)
+
+
+def _request(
+    libc: ctypes.CDLL, fd: int, layout: Layout, level: int, deadline: float
+) -> Items:
+    request = build_request(layout, level)
+    request_buf = ctypes.create_string_buffer(request, len(request))
+    control = _Strbuf(0, len(request), ctypes.cast(request_buf, ctypes.c_void_p))
+    _checked(libc.putmsg(fd, ctypes.byref(control), None, 0), "putmsg")
+    return _read_replies(libc, fd, layout, deadline)
 
 
 def _read_replies(libc: ctypes.CDLL, fd: int, layout: Layout, deadline: float) -> Items:
