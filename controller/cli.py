@@ -9,9 +9,11 @@ host (issue #10, bench/RESULTS.md).  Everything the common case does not need
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import sys
+import time
 
 from common.errors import ConfigError
 from common.errors import FleetError
@@ -36,6 +38,8 @@ from controller.request import SshOptions
 from controller.request import SurveyRequest
 from controller.request import ZoneSelection
 from controller.request import ZoneSelectionError
+from controller.results import EXIT_BUSY
+from controller.results import EXIT_CHANGES
 from controller.results import EXIT_OK
 from controller.results import EXIT_OUTPUT
 from controller.results import EXIT_USAGE
@@ -48,8 +52,11 @@ if TYPE_CHECKING:
     from typing import NoReturn
     from typing import Optional
     from typing import Sequence
+    from typing import Tuple
 
+    from controller.filters import Selection
     from controller.hosts import HostSpec
+    from controller.store import Store
 
 
 FORMATS = ("table", "json", "jsonl", "csv", "msgpack")
@@ -70,9 +77,15 @@ Examples:
   sockstat web1 root@db1:2222 -l       listeners of two hosts over SSH
   sockstat -Z -l -i hosts.ini --limit web   every zone of the hosts in group web
 
+History (cron):
+  sockstat -i hosts.ini -Z -l --save audit.db --diff audit.db -q
+                           mail only what changed since last night
+  sockstat history list audit.db        the saved runs (also: show, diff, prune)
+
 Exit status: 0 every target answered, 1 some failed, 2 usage error (or a
-target refused as bad-target), 3 no target answered, 74 output not written,
-130/143 interrupted (SIGINT/SIGTERM)."""
+target refused as bad-target), 3 no target answered, 4 --diff found changes
+(every target answered), 74 output or history not written, 75 another run
+holds the history's lock, 130/143 interrupted (SIGINT/SIGTERM)."""
 
 
 class UsageError(FleetError):
@@ -122,20 +135,8 @@ def build_parser() -> Parser:
         add_help=False,
     )
     add = parser.add_argument
-    add("-4", dest="inet4", action="store_true", help="show IPv4 sockets")
-    add("-6", dest="inet6", action="store_true", help="show IPv6 sockets")
-    add("-a", dest="show_args", action="store_true", help="show process arguments (ARGS)")
-    add("-c", dest="connected", action="store_true", help="sockets with a peer (connected)")
-    add("-l", dest="listening", action="store_true", help="sockets without a peer")
+    add_filter_flags(parser)
     add("-H", dest="no_header", action="store_true", help="no header line")
-    add("-L", dest="hide_loopback", action="store_true", help="hide loopback addresses")
-    add("-P", dest="protocols", type=protocol_list, metavar="PROTOCOLS",
-        help="comma list of tcp, udp, unix (default: tcp,udp)")  # fmt: skip
-    add("-u", dest="unix", action="store_true", help="also show unix sockets")
-    add("-p", dest="ports", type=port_list, metavar="PORTS",
-        help="only these local or remote ports (22,80,8000-8100)")  # fmt: skip
-    add("-s", dest="show_state", action="store_true", help="show the socket state")
-    add("-n", dest="numeric", action="store_true", help="uids, not user names")
     add("--format", dest="output_format", choices=FORMATS, default="table",
         help="output format (default: table)")  # fmt: skip
     add("-Z", dest="all_zones", action="store_true", help="every zone; ZONE column")
@@ -170,6 +171,18 @@ def build_parser() -> Parser:
         help="trust unknown host keys on first use (never a changed one)")  # fmt: skip
     add("--become", choices=("sudo", "pfexec"),
         help="run the agent as root with sudo -n or pfexec (never prompts)")  # fmt: skip
+    add("--shard", type=shard, metavar="K/N",
+        help="only the K-th of N stable shares of the hosts (by name)")  # fmt: skip
+    add("--save", metavar="DB",
+        help="keep this run in a history (file, or postgresql:// URL)")  # fmt: skip
+    add("--diff", metavar="DB",
+        help="print only what changed since each target's last good run in DB")  # fmt: skip
+    add("--baseline", metavar="RUN",
+        help="with --diff: compare with this saved run (id, or age like 7d)")  # fmt: skip
+    add("--lock-timeout", type=seconds, default=60.0, metavar="SECONDS",
+        help="wait this long for another run saving to DB (default: 60)")  # fmt: skip
+    add("--output", metavar="FILE",
+        help="write the report to FILE (atomically) instead of stdout")  # fmt: skip
     add(
         "--check",
         action="store_true",
@@ -181,6 +194,53 @@ def build_parser() -> Parser:
     add("-h", "--help", action="store_true", help="show this help and exit")
     add("targets", nargs="*", metavar="TARGET", help=argparse.SUPPRESS)
     return parser
+
+
+def add_filter_flags(parser: argparse.ArgumentParser, *, listing_only: bool = True) -> None:
+    """Add the seed's selection flags (and, for listings, its column flags)."""
+    add = parser.add_argument
+    add("-4", dest="inet4", action="store_true", help="show IPv4 sockets")
+    add("-6", dest="inet6", action="store_true", help="show IPv6 sockets")
+    if listing_only:
+        add("-a", dest="show_args", action="store_true",
+            help="show process arguments (ARGS)")  # fmt: skip
+    add("-c", dest="connected", action="store_true", help="sockets with a peer (connected)")
+    add("-l", dest="listening", action="store_true", help="sockets without a peer")
+    add("-L", dest="hide_loopback", action="store_true", help="hide loopback addresses")
+    add("-P", dest="protocols", type=protocol_list, metavar="PROTOCOLS",
+        help="comma list of tcp, udp, unix (default: tcp,udp)")  # fmt: skip
+    add("-u", dest="unix", action="store_true", help="also show unix sockets")
+    add("-p", dest="ports", type=port_list, metavar="PORTS",
+        help="only these local or remote ports (22,80,8000-8100)")  # fmt: skip
+    if listing_only:
+        add("-s", dest="show_state", action="store_true", help="show the socket state")
+        add("-n", dest="numeric", action="store_true", help="uids, not user names")
+
+
+def filter_from(opts: argparse.Namespace) -> Filter:
+    """Return the Filter the selection flags describe."""
+    return Filter.from_switches(
+        protocols=opts.protocols, unix=opts.unix, inet4=opts.inet4, inet6=opts.inet6,
+        listening=opts.listening, connected=opts.connected,
+        hide_loopback=opts.hide_loopback, ports=opts.ports,
+    )  # fmt: skip
+
+
+def shard(value: str) -> Tuple[int, int]:
+    """``K/N``: the K-th (1-based) of N shares."""
+    part, _, total = value.partition("/")
+    if not (part.isdigit() and total.isdigit()) or not 1 <= int(part) <= int(total):
+        msg = f"{value!r} is not K/N with 1 <= K <= N"
+        raise argparse.ArgumentTypeError(msg)
+    return int(part), int(total)
+
+
+def in_shard(name: str, which: Tuple[int, int]) -> bool:
+    """Whether a host falls in shard K of N: stable across runs and controllers."""
+    import hashlib  # noqa: PLC0415 - --shard only
+
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % which[1] == which[0] - 1
 
 
 def select_hosts(
@@ -273,6 +333,10 @@ def report_targets(result: FleetResult) -> None:
 
 def run(argv: Sequence[str]) -> int:
     """Parse the command line, survey, write the output; return the exit status."""
+    if argv[:1] == ["history"]:  # a host named history: history:22, user@history
+        from controller.history import run_history  # noqa: PLC0415
+
+        return run_history(argv[1:])
     parser = build_parser()
     opts = parser.parse_intermixed_args(argv)
     if opts.help:
@@ -297,12 +361,14 @@ def run(argv: Sequence[str]) -> int:
     if opts.output_format == "msgpack" and sys.stdout.isatty():
         msg = "refusing to write binary msgpack to a terminal; redirect stdout to a file"
         raise UsageError(msg)
-    filt = Filter.from_switches(
-        protocols=opts.protocols, unix=opts.unix, inet4=opts.inet4, inet6=opts.inet6,
-        listening=opts.listening, connected=opts.connected,
-        hide_loopback=opts.hide_loopback, ports=opts.ports,
-    )  # fmt: skip
+    filt = filter_from(opts)
+    check_history_flags(opts)
     specs = select_hosts(opts.targets, opts.inventory, opts.limit)
+    if opts.shard is not None:
+        if specs is None:
+            msg = "--shard needs TARGET or -i"
+            raise UsageError(msg)
+        specs = [spec for spec in specs if in_shard(spec.name, opts.shard)]
     if opts.ssh_config is not None and opts.ssh_config != "none":  # ssh -F none
         check_ssh_config(opts.ssh_config)
     if opts.list_targets:
@@ -320,40 +386,168 @@ def run(argv: Sequence[str]) -> int:
             config_path=opts.ssh_config, accept_new=opts.accept_new, become=opts.become
         ),
     )
-    install_handlers()
-    result = run_survey(request)
-    report_targets(result)
-    shown = select(result, filt)
-    host_column = specs is not None and len({t.host for t in result.targets}) > 1
+    history = open_history(opts)
+    try:
+        install_handlers()
+        started = time.time()
+        result = run_survey(request)
+        report_targets(result)
+        if history is not None and opts.diff is not None:
+            return report_changes(history, result, filt, opts, started, argv)
+        shown = select(result, filt)
+        host_column = specs is not None and len({t.host for t in result.targets}) > 1
+        failed = write_output(
+            lambda: render_listing(
+                shown, opts, zone_column=request.zones.enabled, host_column=host_column
+            ),
+            opts.output,
+        )
+        if RUN.cancelled:
+            return RUN.exit_code
+        code = result.exit_code if failed is None else failed
+        return save_run(history, result, opts, started, argv, code)
+    finally:
+        if history is not None:
+            history.close()
 
-    def write() -> None:
-        from controller import render  # noqa: PLC0415 - after the survey, off its clock
 
-        stdout = sys.stdout
-        if opts.output_format == "table":
-            table = render.TableOptions(
-                header=not opts.no_header,
-                args=opts.show_args,
-                state=opts.show_state,
-                numeric=opts.numeric,
-                zone_column=request.zones.enabled,
-                host_column=host_column,
-            )
-            render.render_table(shown, stdout, table)
-        elif opts.output_format == "json":
-            render.render_json(shown, stdout)
-        elif opts.output_format == "jsonl":
-            render.render_jsonl(shown, stdout)
-        elif opts.output_format == "csv":
-            render.render_csv(shown, stdout, header=not opts.no_header)
-        else:
-            render.render_msgpack(shown, stdout.buffer)
-        stdout.flush()
+def render_listing(
+    shown: Selection, opts: argparse.Namespace, *, zone_column: bool, host_column: bool
+) -> None:
+    """Write the listing in the chosen format to stdout."""
+    from controller import render  # noqa: PLC0415 - after the survey, off its clock
 
-    failed = write_output(write)
+    stdout = sys.stdout
+    if opts.output_format == "table":
+        table = render.TableOptions(
+            header=not opts.no_header,
+            args=opts.show_args,
+            state=opts.show_state,
+            numeric=opts.numeric,
+            zone_column=zone_column,
+            host_column=host_column,
+        )
+        render.render_table(shown, stdout, table)
+    elif opts.output_format == "json":
+        render.render_json(shown, stdout)
+    elif opts.output_format == "jsonl":
+        render.render_jsonl(shown, stdout)
+    elif opts.output_format == "csv":
+        render.render_csv(shown, stdout, header=not opts.no_header)
+    else:
+        render.render_msgpack(shown, stdout.buffer)
+    stdout.flush()
+
+
+def check_history_flags(opts: argparse.Namespace) -> None:
+    """Refuse history flags that do not go together, before anything is surveyed."""
+    if opts.baseline is not None and opts.diff is None:
+        msg = "--baseline needs --diff DB"
+        raise UsageError(msg)
+    if opts.diff is not None and opts.output_format not in ("table", "json", "jsonl"):
+        msg = "--diff writes a table, json or jsonl"
+        raise UsageError(msg)
+    if opts.save and opts.diff and opts.save != opts.diff:
+        msg = "--save and --diff name different DBs"
+        raise UsageError(msg)
+
+
+def open_history(opts: argparse.Namespace) -> Optional[Store]:
+    """Open the history --save or --diff names; a run that saves takes its lock."""
+    location = opts.save or opts.diff
+    if location is None:
+        return None
+    from controller.store import StoreError  # noqa: PLC0415 - history runs only
+    from controller.store import open_store  # noqa: PLC0415
+
+    try:
+        store = open_store(location)
+    except StoreError as err:
+        raise UsageError(str(err)) from None
+    if opts.save:
+        try:
+            store.lock(_shard_name(opts), opts.lock_timeout)
+        except StoreError as err:
+            store.close()
+            logs.get(__name__).error("%s", err)
+            raise HistoryBusy(str(err)) from None
+    return store
+
+
+class HistoryBusy(FleetError):
+    """Another run holds the history's lock: exit EXIT_BUSY, nothing surveyed."""
+
+
+def _shard_name(opts: argparse.Namespace) -> Optional[str]:
+    return None if opts.shard is None else f"{opts.shard[0]}/{opts.shard[1]}"
+
+
+def report_changes(
+    history: Store,
+    result: FleetResult,
+    filt: Filter,
+    opts: argparse.Namespace,
+    started: float,
+    argv: Sequence[str],
+) -> int:
+    """--diff: print what changed (nothing with -q when nothing did), then --save."""
+    from controller.history import NoSuchRun  # noqa: PLC0415
+    from controller.history import report_for  # noqa: PLC0415
+    from controller.history import resolve_run  # noqa: PLC0415
+    from controller.history import write_report  # noqa: PLC0415
+    from controller.store import StoreError  # noqa: PLC0415
+    from controller.store import translated_errors  # noqa: PLC0415
+
+    try:
+        with translated_errors(history.location, "read"):
+            baseline = None
+            if opts.baseline is not None:
+                baseline = resolve_run(history, opts.baseline, time.time())
+            report = report_for(history, result, filt.compile(), baseline=baseline)
+    except (NoSuchRun, ValueError) as err:
+        msg = f"argument --baseline: {err}"
+        raise UsageError(msg) from None
+    except StoreError as err:
+        logs.get(__name__).error("%s", err)
+        return EXIT_OUTPUT
+    failed = None
+    if report.changed or not opts.quiet:
+        failed = write_output(
+            lambda: write_report(report, opts.output_format, header=not opts.no_header),
+            opts.output,
+        )
     if RUN.cancelled:
         return RUN.exit_code
-    return result.exit_code if failed is None else failed
+    code = result.exit_code if failed is None else failed
+    if code == EXIT_OK and report.changes:
+        code = EXIT_CHANGES
+    return save_run(history, result, opts, started, argv, code)
+
+
+def save_run(
+    history: Optional[Store],
+    result: FleetResult,
+    opts: argparse.Namespace,
+    started: float,
+    argv: Sequence[str],
+    code: int,
+) -> int:
+    """--save: keep the run; a failure is one line and EXIT_OUTPUT (the report stands)."""
+    if history is None or not opts.save or RUN.cancelled:
+        return code
+    import shlex  # noqa: PLC0415
+
+    from controller.store import StoreError  # noqa: PLC0415
+    from controller.store import translated_errors  # noqa: PLC0415
+
+    try:
+        with translated_errors(history.location, "save the run to"):
+            history.save(result, started=started, command=shlex.join(["sockstat", *argv]),
+                         shard=_shard_name(opts))  # fmt: skip
+    except StoreError as err:
+        logs.get(__name__).error("%s", err)
+        return EXIT_OUTPUT
+    return code
 
 
 def run_survey(request: SurveyRequest) -> FleetResult:
@@ -377,14 +571,17 @@ def run_survey(request: SurveyRequest) -> FleetResult:
         raise UsageError(msg) from None
 
 
-def write_output(write: Callable[[], None]) -> Optional[int]:
+def write_output(write: Callable[[], None], path: Optional[str] = None) -> Optional[int]:
     """Run ``write``; return None, or the exit status when stdout failed.
 
     A reader that left (``sockstat | head``) is not an error: silent, status 0.
     Any other failure (a full disk) is one line and EXIT_OUTPUT.  Either way
     stdout is pointed at /dev/null, so the interpreter's last flush of what is
-    still buffered cannot fail again with a traceback.
+    still buffered cannot fail again with a traceback.  With ``path`` (--output),
+    the output goes to a file beside it, renamed over it once whole.
     """
+    if path is not None:
+        return _write_file(write, path)
     try:
         write()
     except BrokenPipeError:
@@ -395,6 +592,34 @@ def write_output(write: Callable[[], None]) -> Optional[int]:
         message = err.strerror or str(err)
         logs.get(__name__).error("cannot write the output: %s", message)
         return EXIT_OUTPUT
+    return None
+
+
+def _write_file(write: Callable[[], None], path: str) -> Optional[int]:
+    """Write to PATH atomically: a reader sees the old file or the whole new one."""
+    import tempfile  # noqa: PLC0415 - --output only
+
+    directory = os.path.dirname(os.path.abspath(path))
+    saved = sys.stdout
+    temp = None
+    try:
+        fd, temp = tempfile.mkstemp(prefix=".sockstat-", dir=directory)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            sys.stdout = out
+            write()
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+        temp = None
+    except OSError as err:
+        logs.get(__name__).error("cannot write %s: %s", path, err.strerror or err)
+        return EXIT_OUTPUT
+    finally:
+        sys.stdout = saved
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
     return None
 
 
@@ -415,6 +640,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         # The message may quote zone names a zoneadm listed: escaped, one line.
         print(f"sockstat: {escape_text(str(err))}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+    except HistoryBusy:
+        sys.exit(EXIT_BUSY)
     if RUN.cancelled:
         # Workers blocked in a DNS lookup or a handshake are not waited for:
         # what was collected is printed; exit within about a second.

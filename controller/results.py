@@ -14,7 +14,9 @@ EXIT_OK = 0  # every target answered
 EXIT_PARTIAL = 1  # some targets failed
 EXIT_USAGE = 2  # bad command line or configuration (a bad-target among them)
 EXIT_NONE = 3  # no target answered
-EXIT_OUTPUT = 74  # the output could not be written (sysexits.h EX_IOERR)
+EXIT_CHANGES = 4  # --diff found changes, and every target answered
+EXIT_OUTPUT = 74  # the output or the history could not be written (sysexits.h EX_IOERR)
+EXIT_BUSY = 75  # another run holds the history's lock (sysexits.h EX_TEMPFAIL)
 
 
 class TargetResult(Record):

@@ -1,0 +1,595 @@
+"""History: every run saved in SQLite (a file) or PostgreSQL (a ``postgresql://`` URL).
+
+One schema and one code path, two dialects: SQL is written once with ``?``
+placeholders (psycopg's are ``%s``), tables are created and migrated by numbered
+steps recorded in ``schema_version``, and a run is saved in one transaction, so a
+run killed at any moment leaves the database as it was before it.  Processes are
+stored once per target (a process holding 10,000 sockets does not repeat its
+arguments 10,000 times); sockets name their holders as ``pid:fd`` pairs.
+
+Two runs never interleave: a run that saves holds a lock for its whole length
+(SQLite: an flock on ``DB.lock`` beside the file; PostgreSQL: an advisory lock per
+shard, so shards of one fleet save side by side), and a second one waits a bounded
+time for it, then gives up with StoreBusy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket as socketlib
+import time
+
+from common.errors import FleetError
+from common.schema import Family
+from common.schema import Owner
+from common.schema import Proto
+from common.schema import Snapshot
+from common.schema import Socket
+from controller.results import FleetResult
+from controller.results import TargetResult
+from controller.status import Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from collections.abc import Sequence
+    from typing import Any
+    from typing import Dict
+    from typing import List
+    from typing import Optional
+    from typing import Tuple
+
+SCHEMA_VERSION = 1
+# Step N brings a database from version N - 1 to N; {id} is the dialect's
+# auto-numbered key, {float} its double.
+MIGRATIONS: Tuple[Tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE runs (
+            id {id},
+            started {float} NOT NULL,
+            command TEXT NOT NULL,
+            controller TEXT NOT NULL,
+            shard TEXT
+        )""",
+        """CREATE TABLE targets (
+            run_id BIGINT NOT NULL,
+            host TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            elapsed {float} NOT NULL,
+            platform TEXT,
+            owners_from TEXT,
+            sockets INTEGER NOT NULL,
+            PRIMARY KEY (run_id, host, zone)
+        )""",
+        "CREATE INDEX targets_by_name ON targets (host, zone, status, run_id)",
+        """CREATE TABLE processes (
+            run_id BIGINT NOT NULL,
+            host TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            pid BIGINT NOT NULL,
+            uid BIGINT,
+            username TEXT,
+            command TEXT,
+            args TEXT,
+            PRIMARY KEY (run_id, host, zone, pid)
+        )""",
+        """CREATE TABLE sockets (
+            run_id BIGINT NOT NULL,
+            host TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            proto TEXT NOT NULL,
+            family TEXT NOT NULL,
+            type TEXT NOT NULL,
+            state TEXT NOT NULL,
+            local_address TEXT,
+            local_port INTEGER,
+            remote_address TEXT,
+            remote_port INTEGER,
+            path TEXT,
+            inode BIGINT,
+            uid BIGINT,
+            peer BIGINT,
+            holders TEXT NOT NULL
+        )""",
+        "CREATE INDEX sockets_by_target ON sockets (run_id, host, zone)",
+    ),
+)
+SOCKET_COLUMNS = (
+    "run_id, host, zone, proto, family, type, state, local_address, local_port, "
+    "remote_address, remote_port, path, inode, uid, peer, holders"
+)
+PROCESS_COLUMNS = "run_id, host, zone, pid, uid, username, command, args"
+TARGET_COLUMNS = (
+    "run_id, host, zone, status, error, elapsed, platform, owners_from, sockets"
+)
+
+
+class StoreError(FleetError):
+    """The history database cannot be opened, read or written: one line, which DB."""
+
+
+class StoreBusy(StoreError):
+    """Another run holds the database's lock and did not let go in time."""
+
+
+class RunInfo:
+    """A saved run, as ``history list`` shows it."""
+
+    __slots__ = ("command", "controller", "failed", "id", "shard", "sockets", "started",
+                 "targets")  # fmt: skip
+
+    def __init__(self, row: Sequence[Any]) -> None:
+        (self.id, self.started, self.command, self.controller, self.shard,
+         self.targets, self.failed, self.sockets) = row  # fmt: skip
+
+
+class Store:
+    """One history database; the dialect's differences are the attributes below."""
+
+    placeholder = "?"
+    id_type = "INTEGER PRIMARY KEY AUTOINCREMENT"
+    float_type = "REAL"
+    has_versions = "SELECT count(*) FROM sqlite_master WHERE name = 'schema_version'"
+
+    def __init__(self, location: str, connection: Any) -> None:
+        self.location = location
+        self.db = connection
+
+    # -- the dialect ---------------------------------------------------------
+    def sql(self, text: str) -> str:
+        """Return SQL with this dialect's placeholders."""
+        return text if self.placeholder == "?" else text.replace("?", self.placeholder)
+
+    def execute(self, text: str, params: Sequence[object] = ()) -> Any:
+        """Run one statement; return the cursor."""
+        cursor = self.db.cursor()
+        cursor.execute(self.sql(text), tuple(params))
+        return cursor
+
+    def begin(self) -> None:
+        """Start the transaction of a write."""
+        self.execute("BEGIN")
+
+    def commit(self) -> None:
+        """End the transaction: the run is saved whole."""
+        self.execute("COMMIT")
+
+    def rollback(self) -> None:
+        """Undo the transaction: the database is as it was before it."""
+        self.execute("ROLLBACK")
+
+    def bulk(self, table: str, columns: str, rows: List[Tuple[object, ...]]) -> None:
+        """Insert many rows."""
+        marks = ", ".join("?" * (columns.count(",") + 1))
+        # Table and columns are this module's constants, never input.
+        insert = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608
+        self.db.cursor().executemany(self.sql(insert), rows)
+
+    def new_run_id(self, started: float, command: str, shard: Optional[str]) -> int:
+        """Insert the run's row and return its id."""
+        cursor = self.execute(
+            "INSERT INTO runs (started, command, controller, shard) VALUES (?, ?, ?, ?)",
+            (started, command, socketlib.gethostname(), shard),
+        )
+        return int(cursor.lastrowid)
+
+    def lock(self, shard: Optional[str], timeout: float) -> None:
+        """Hold the run lock until close(), waiting at most ``timeout`` seconds."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close the connection (and let go of the lock)."""
+        self.db.close()
+
+    # -- schema --------------------------------------------------------------
+    def version(self) -> int:
+        """Return the schema version (0: no tables yet), without writing."""
+        if not self.execute(self.has_versions).fetchone()[0]:
+            return 0
+        row = self.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+    def migrate(self) -> None:
+        """Create the tables, or bring an older schema up to this version.
+
+        A database already at this version is only read: a read-only history can
+        still be diffed against.
+        """
+        current = self.version()
+        _check_version(self.location, current)
+        if current == SCHEMA_VERSION:
+            return
+        self.begin()
+        try:
+            self._serialize_migrations()
+            self.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+            row = self.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            _check_version(self.location, current)
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[version - 1]:
+                    self.execute(statement.format(id=self.id_type, float=self.float_type))
+                self.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            self.commit()
+        except BaseException:
+            self.rollback()
+            raise
+
+    def _serialize_migrations(self) -> None:
+        """Keep two controllers from creating the tables at once (PostgreSQL)."""
+
+    # -- writing -------------------------------------------------------------
+    def save(
+        self, result: FleetResult, *, started: float, command: str, shard: Optional[str]
+    ) -> int:
+        """Save a run in one transaction; return its id."""
+        self.begin()
+        try:
+            run_id = self.new_run_id(started, command, shard)
+            targets, processes, sockets = _rows(run_id, result)
+            self.bulk("targets", TARGET_COLUMNS, targets)
+            self.bulk("processes", PROCESS_COLUMNS, processes)
+            self.bulk("sockets", SOCKET_COLUMNS, sockets)
+            self.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.rollback()
+            raise
+        return run_id
+
+    def prune(self, before: float) -> int:
+        """Delete the runs started before ``before``; return how many."""
+        self.begin()
+        try:
+            ids = [r[0] for r in self.execute("SELECT id FROM runs WHERE started < ?",
+                                              (before,)).fetchall()]  # fmt: skip
+            for table in ("sockets", "processes", "targets"):
+                self.execute(
+                    f"DELETE FROM {table} WHERE run_id IN "  # noqa: S608
+                    "(SELECT id FROM runs WHERE started < ?)",
+                    (before,),
+                )
+            self.execute("DELETE FROM runs WHERE started < ?", (before,))
+            self.commit()
+        except BaseException:
+            self.rollback()
+            raise
+        return len(ids)
+
+    # -- reading -------------------------------------------------------------
+    def runs(self, since: Optional[float] = None) -> List[RunInfo]:
+        """Return the saved runs, oldest first, with their target and socket counts."""
+        rows = self.execute(
+            "SELECT r.id, r.started, r.command, r.controller, r.shard, count(t.host), "
+            "sum(CASE WHEN t.status IN ('ok', 'fallback', 'skipped') THEN 0 ELSE 1 END), "
+            "sum(t.sockets) FROM runs r LEFT JOIN targets t ON t.run_id = r.id "
+            "WHERE r.started >= ? GROUP BY r.id, r.started, r.command, r.controller, "
+            "r.shard ORDER BY r.id",
+            (since or 0.0,),
+        ).fetchall()
+        return [RunInfo(row) for row in rows]
+
+    def run_at(self, age: float, now: float) -> Optional[int]:
+        """Return the newest run started at least ``age`` seconds before ``now``."""
+        row = self.execute(
+            "SELECT max(id) FROM runs WHERE started <= ?", (now - age,)
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def newest_runs(self, count: int) -> List[int]:
+        """Return the ids of the newest ``count`` runs, newest first."""
+        rows = self.execute("SELECT id FROM runs ORDER BY id DESC LIMIT ?", (count,))
+        return [int(r[0]) for r in rows.fetchall()]
+
+    def has_run(self, run_id: int) -> bool:
+        """Whether a run of this id is saved."""
+        row = self.execute("SELECT count(*) FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return bool(row[0])
+
+    def last_good(
+        self, host: str, zone: str, before: Optional[int] = None
+    ) -> Optional[int]:
+        """Return the newest run (before ``before``) in which this target answered."""
+        row = self.execute(
+            "SELECT max(run_id) FROM targets WHERE host = ? AND zone = ? "
+            "AND status IN ('ok', 'fallback') AND run_id < ?",
+            (host, zone, before if before is not None else 1 << 62),
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def last_status(
+        self, host: str, zone: str, before: Optional[int] = None
+    ) -> Optional[str]:
+        """Return this target's status in the newest run (before run ``before``)."""
+        row = self.execute(
+            "SELECT status FROM targets WHERE host = ? AND zone = ? AND run_id = "
+            "(SELECT max(run_id) FROM targets WHERE host = ? AND zone = ? AND run_id < ?)",
+            (host, zone, host, zone, before if before is not None else 1 << 62),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def target_sockets(self, run_id: int, host: str, zone: str) -> List[Socket]:
+        """Return the sockets one target had in one run, with their owners."""
+        processes = {
+            pid: (uid, user, command, args)
+            for pid, uid, user, command, args in self.execute(
+                "SELECT pid, uid, username, command, args FROM processes "
+                "WHERE run_id = ? AND host = ? AND zone = ?",
+                (run_id, host, zone),
+            ).fetchall()
+        }
+        rows = self.execute(
+            "SELECT proto, family, type, state, local_address, local_port, "
+            "remote_address, remote_port, path, inode, uid, peer, holders FROM sockets "
+            "WHERE run_id = ? AND host = ? AND zone = ?",
+            (run_id, host, zone),
+        ).fetchall()
+        return [_socket(row, processes) for row in rows]
+
+    def load(self, run_id: int) -> FleetResult:
+        """Return a saved run as the survey returned it: targets with their snapshots."""
+        started = self.execute(
+            "SELECT started FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+        if started is None:
+            msg = f"{self.location}: no run {run_id}"
+            raise StoreError(msg)
+        targets = []
+        for host, zone, status, error, elapsed, platform, owners_from in self.execute(
+            "SELECT host, zone, status, error, elapsed, platform, owners_from "
+            "FROM targets WHERE run_id = ? ORDER BY host, zone",
+            (run_id,),
+        ).fetchall():
+            snapshot = None
+            if platform is not None:
+                sockets = tuple(self.target_sockets(run_id, host, zone))
+                snapshot = Snapshot(host, zone, platform, "", "", started[0],
+                                    sockets=sockets, owners_from=owners_from)  # fmt: skip
+            targets.append(TargetResult(host, zone, Status(status), error, elapsed,
+                                        snapshot))  # fmt: skip
+        return FleetResult(targets)
+
+
+class SqliteStore(Store):
+    """A history file: SQLite, created when missing."""
+
+    def __init__(self, path: str) -> None:
+        import sqlite3  # noqa: PLC0415 - history runs only
+
+        try:
+            connection = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        except sqlite3.Error as err:
+            msg = f"cannot open history {path}: {err}"
+            raise StoreError(msg) from None
+        super().__init__(path, connection)
+        self._lock_fd: Optional[int] = None
+        # A killed writer leaves a journal the next open rolls back (atomic commit).
+        self.execute("PRAGMA synchronous = NORMAL")
+
+    def begin(self) -> None:
+        """Start a write transaction, taking SQLite's write lock at once."""
+        self.execute("BEGIN IMMEDIATE")
+
+    def lock(self, shard: Optional[str], timeout: float) -> None:
+        """Take an flock on the database file itself, opened read-only.
+
+        SQLite locks with fcntl(), which is independent of flock() on Linux; a
+        lock held by a process ends with it, however it ends.
+        """
+        path = self.location
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as err:
+            msg = f"cannot open {path} to lock it: {err.strerror or err}"
+            raise StoreError(msg) from None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    msg = (
+                        f"{path}: another sockstat run still holds this history after "
+                        f"{timeout:g} s (--lock-timeout)"
+                    )
+                    raise StoreBusy(msg) from None
+                time.sleep(0.1)
+                continue
+            self._lock_fd = fd
+            return
+
+    def close(self) -> None:
+        """Close the database, then let go of the lock."""
+        super().close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+class PostgresStore(Store):
+    """A history shared by several controllers: PostgreSQL, through psycopg 3."""
+
+    placeholder = "%s"
+    id_type = "BIGSERIAL PRIMARY KEY"
+    float_type = "DOUBLE PRECISION"
+    has_versions = "SELECT to_regclass('schema_version') IS NOT NULL"
+    LOCK_CLASS = 0x50C5  # pg_advisory_lock's first key: sockstat's locks
+
+    def __init__(self, url: str) -> None:
+        try:
+            import psycopg  # noqa: PLC0415
+        except ImportError:
+            msg = "a postgresql:// history needs psycopg: pip install sockstat[postgresql]"
+            raise StoreError(msg) from None
+        try:
+            connection = psycopg.connect(url, connect_timeout=10, autocommit=True)
+        except psycopg.Error as err:
+            msg = f"cannot connect to the history database: {_first_line(err)}"
+            raise StoreError(msg) from None
+        super().__init__(_redacted(url), connection)
+        self._lock_db: Any = None
+        self._url = url
+
+    def new_run_id(self, started: float, command: str, shard: Optional[str]) -> int:
+        """Insert the run's row and return its id (RETURNING: no lastrowid here)."""
+        cursor = self.execute(
+            "INSERT INTO runs (started, command, controller, shard) VALUES (?, ?, ?, ?) "
+            "RETURNING id",
+            (started, command, socketlib.gethostname(), shard),
+        )
+        return int(cursor.fetchone()[0])
+
+    def bulk(self, table: str, columns: str, rows: List[Tuple[object, ...]]) -> None:
+        """COPY the rows in: ten times INSERT's speed at a million sockets."""
+        with self.db.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def _serialize_migrations(self) -> None:
+        self.execute("SELECT pg_advisory_xact_lock(?, 0)", (self.LOCK_CLASS,))
+
+    def lock(self, shard: Optional[str], timeout: float) -> None:
+        """Take an advisory lock per shard, on a connection of its own."""
+        import psycopg  # noqa: PLC0415
+
+        key = _shard_key(shard)
+        self._lock_db = psycopg.connect(self._url, connect_timeout=10, autocommit=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            row = self._lock_db.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", (self.LOCK_CLASS, key)
+            ).fetchone()
+            if row[0]:
+                return
+            if time.monotonic() >= deadline:
+                self._lock_db.close()
+                msg = (
+                    f"{self.location}: another sockstat run of shard {shard or 'all'} "
+                    f"still holds the lock after {timeout:g} s (--lock-timeout)"
+                )
+                raise StoreBusy(msg)
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        """Close both connections: the server lets go of the advisory lock."""
+        super().close()
+        if self._lock_db is not None:
+            self._lock_db.close()
+
+
+def open_store(location: str) -> Store:
+    """Open (creating and migrating) the history at a path or a postgresql:// URL."""
+    store: Store
+    if location.startswith(("postgresql://", "postgres://")):
+        store = PostgresStore(location)
+    else:
+        store = SqliteStore(location)
+    try:
+        with translated_errors(store.location, "open"):
+            store.migrate()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+@contextlib.contextmanager
+def translated_errors(location: str, doing: str) -> Iterator[None]:
+    """Turn the drivers' and the OS's errors into one StoreError line."""
+    import sqlite3  # noqa: PLC0415
+
+    errors: Tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
+    try:
+        import psycopg  # noqa: PLC0415
+
+        errors += (psycopg.Error,)
+    except ImportError:
+        pass
+    try:
+        yield
+    except StoreError:
+        raise
+    except errors as err:
+        msg = f"cannot {doing} history {location}: {_first_line(err)}"
+        raise StoreError(msg) from None
+
+
+def _check_version(location: str, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        msg = (
+            f"{location}: history schema version {version} is newer than this "
+            f"sockstat's ({SCHEMA_VERSION}); upgrade sockstat"
+        )
+        raise StoreError(msg)
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def _redacted(url: str) -> str:
+    """Return the URL without its password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, place = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}@{place}"
+
+
+def _shard_key(shard: Optional[str]) -> int:
+    import zlib  # noqa: PLC0415
+
+    return zlib.crc32((shard or "all").encode()) & 0x7FFFFFFF
+
+
+def _rows(
+    run_id: int, result: FleetResult
+) -> Tuple[List[Tuple[object, ...]], List[Tuple[object, ...]], List[Tuple[object, ...]]]:
+    targets: List[Tuple[object, ...]] = []
+    processes: List[Tuple[object, ...]] = []
+    sockets: List[Tuple[object, ...]] = []
+    for target in result.targets:
+        snapshot = target.snapshot
+        shown = snapshot.sockets if snapshot is not None else ()
+        targets.append((
+            run_id, target.host, target.zone, target.status.value, target.error,
+            target.elapsed, snapshot.platform if snapshot is not None else None,
+            snapshot.owners_from if snapshot is not None else None, len(shown),
+        ))  # fmt: skip
+        seen: Dict[int, Owner] = {}
+        host, zone = target.host, target.zone
+        for sock in shown:
+            for owner in sock.owners:
+                seen.setdefault(owner.pid, owner)
+            holders = " ".join(
+                f"{o.pid}:{'' if o.fd is None else o.fd}" for o in sock.owners
+            )
+            sockets.append((
+                run_id, host, zone, sock.proto.value, sock.family.value, sock.sock_type,
+                sock.state, sock.local_address, sock.local_port, sock.remote_address,
+                sock.remote_port, sock.path, sock.inode, sock.uid, sock.peer, holders,
+            ))  # fmt: skip
+        processes += [
+            (run_id, host, zone, o.pid, o.uid, o.user, o.command, o.args)
+            for o in seen.values()
+        ]
+    return targets, processes, sockets
+
+
+def _socket(row: Sequence[Any], processes: Dict[int, Tuple[Any, Any, Any, Any]]) -> Socket:
+    (proto, family, kind, state, laddr, lport, raddr, rport, path, inode, uid, peer,
+     holders) = row  # fmt: skip
+    owners = []
+    for holder in holders.split():
+        pid_text, _, fd_text = holder.partition(":")
+        pid = int(pid_text)
+        known = processes.get(pid, (None, None, None, None))
+        owners.append(Owner(pid, int(fd_text) if fd_text else None, *known))
+    return Socket(Proto(proto), Family(family), kind, state, laddr, lport, raddr, rport,
+                  path, inode, uid, peer, tuple(owners))  # fmt: skip
