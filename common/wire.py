@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 from common import packer
 from common.schema import SCHEMA_VERSION
+from common.schema import Family
+from common.schema import Proto
 from common.schema import Snapshot
 from common.schema import Socket
 
@@ -33,6 +35,9 @@ SOCKET_FIELDS = (
     "remote_address", "remote_port", "path", "inode", "uid", "peer", "owners",
 )  # fmt: skip
 OWNER_FIELDS = ("pid", "fd", "uid", "user", "command", "args")
+# Enum members' values, looked up in a dict: ``.value`` goes through the enum's
+# descriptor, a cost paid twice per socket on 60,000 (or a million) sockets.
+_VALUES: dict[object, str] = {m: m.value for m in (*Proto, *Family)}
 
 
 def new_packer() -> Callable[[object], bytes]:
@@ -76,8 +81,8 @@ def socket_to_wire(sock: Socket, described: set[int] | None = None) -> list[obje
                 described.add(o.pid)
                 owners.append([o.pid, o.fd, o.uid, o.user, o.command, o.args])
     return [
-        sock.proto.value,
-        sock.family.value,
+        _VALUES[sock.proto],
+        _VALUES[sock.family],
         sock.sock_type,
         sock.state,
         sock.local_address,

@@ -48,12 +48,14 @@ from controller.results import FleetResult
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable
+    from typing import Dict
     from typing import List
     from typing import NoReturn
     from typing import Optional
     from typing import Sequence
     from typing import Tuple
 
+    from controller.changes import Identities
     from controller.filters import Selection
     from controller.hosts import HostSpec
     from controller.store import Store
@@ -498,12 +500,13 @@ def report_changes(
     from controller.store import StoreError  # noqa: PLC0415
     from controller.store import translated_errors  # noqa: PLC0415
 
+    known: Dict[int, Identities] = {}
     try:
         with translated_errors(history.location, "read"):
             baseline = None
             if opts.baseline is not None:
                 baseline = resolve_run(history, opts.baseline, time.time())
-            report = report_for(history, result, filt.compile(), baseline=baseline)
+            report = report_for(history, result, filt, baseline=baseline, known=known)
     except (NoSuchRun, ValueError) as err:
         msg = f"argument --baseline: {err}"
         raise UsageError(msg) from None
@@ -521,7 +524,7 @@ def report_changes(
     code = result.exit_code if failed is None else failed
     if code == EXIT_OK and report.changes:
         code = EXIT_CHANGES
-    return save_run(history, result, opts, started, argv, code)
+    return save_run(history, result, opts, started, argv, code, known)
 
 
 def save_run(
@@ -531,6 +534,7 @@ def save_run(
     started: float,
     argv: Sequence[str],
     code: int,
+    known: Optional[Dict[int, Identities]] = None,
 ) -> int:
     """--save: keep the run; a failure is one line and EXIT_OUTPUT (the report stands)."""
     if history is None or not opts.save or RUN.cancelled:
@@ -543,7 +547,7 @@ def save_run(
     try:
         with translated_errors(history.location, "save the run to"):
             history.save(result, started=started, command=shlex.join(["sockstat", *argv]),
-                         shard=_shard_name(opts))  # fmt: skip
+                         shard=_shard_name(opts), known=known)  # fmt: skip
     except StoreError as err:
         logs.get(__name__).error("%s", err)
         return EXIT_OUTPUT

@@ -20,6 +20,7 @@ from controller.changes import Report
 from controller.changes import TargetChange
 from controller.changes import compare
 from controller.changes import identities
+from controller.changes import select_identities
 from controller.status import Status
 from controller.store import Store
 from controller.store import StoreError
@@ -31,11 +32,12 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
     from collections.abc import Sequence
+    from typing import Dict
     from typing import List
     from typing import Optional
     from typing import Tuple
 
-    from common.schema import Socket
+    from controller.changes import Identities
     from controller.filters import Filter
     from controller.results import FleetResult
     from controller.store import RunInfo
@@ -60,16 +62,19 @@ def parse_age(text: str) -> float:
 def report_for(
     store: Store,
     result: FleetResult,
-    matches: Callable[[Socket], bool],
+    filt: Filter,
     *,
     baseline: Optional[int] = None,
     run_id: Optional[int] = None,
+    known: Optional[Dict[int, Identities]] = None,
 ) -> Report:
     """Compare each target of ``result`` with its last good run (or ``baseline``).
 
     ``run_id`` is the run ``result`` was loaded from, when it is a saved one: only
-    earlier runs are compared with.
+    earlier runs are compared with.  The identities of this run's targets are left
+    in ``known`` (by ``id(target)``), for --save to reuse.
     """
+    known = {} if known is None else known
     changes = []
     targets = []
     for target in result.targets:
@@ -84,16 +89,15 @@ def report_for(
             continue
         limit = baseline + 1 if baseline is not None else run_id
         base = store.last_good(host, zone, before=limit)
-        new = identities(s for s in target.snapshot.sockets if matches(s))
+        every = known[id(target)] = identities(target.snapshot.sockets)
+        new = select_identities(every, filt)
         if base is None:
             note = NEW
             old = {}
         else:
             last = store.last_status(host, zone, before=limit)
             note = ANSWERS_AGAIN if last is not None and last_failed(last) else COMPARED
-            old = identities(
-                s for s in store.target_sockets(base, host, zone) if matches(s)
-            )
+            old = select_identities(store.identities(base, host, zone), filt)
         changes += compare(host, zone, old, new)
         targets.append(TargetChange(host, zone, target.status.value, target.error,
                                     base, note))  # fmt: skip
@@ -237,8 +241,7 @@ def _action(store: Store, opts: argparse.Namespace) -> Tuple[Callable[[], None],
             msg = f"{store.location}: run {new_id} has no earlier run to compare with"
             raise NoSuchRun(msg)
         old_id = previous[-1]
-    report = report_for(store, store.load(new_id), filt.compile(), baseline=old_id,
-                        run_id=new_id)  # fmt: skip
+    report = report_for(store, store.load(new_id), filt, baseline=old_id, run_id=new_id)
     write = partial(write_report, report, opts.output_format, header=not opts.no_header)
     return write, bool(report.changes)
 

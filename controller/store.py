@@ -3,9 +3,13 @@
 One schema and one code path, two dialects: SQL is written once with ``?``
 placeholders (psycopg's are ``%s``), tables are created and migrated by numbered
 steps recorded in ``schema_version``, and a run is saved in one transaction, so a
-run killed at any moment leaves the database as it was before it.  Processes are
-stored once per target (a process holding 10,000 sockets does not repeat its
-arguments 10,000 times); sockets name their holders as ``pid:fd`` pairs.
+run killed at any moment leaves the database as it was before it.
+
+A target's sockets are kept as the agent's own stream (common/wire.py: msgpack,
+versioned, each process described once), read back through the same validating
+decoder; beside them, its *identities* (controller/changes.py) one row each, which
+is all a diff reads: a million sockets are saved in a few seconds and compared
+without being decoded again.
 
 Two runs never interleave: a run that saves holds a lock for its whole length
 (SQLite: an flock on ``DB.lock`` beside the file; PostgreSQL: an advisory lock per
@@ -17,16 +21,16 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import socket as socketlib
 import time
 
 from common.errors import FleetError
-from common.schema import Family
-from common.schema import Owner
-from common.schema import Proto
+from common.limits import Limits
 from common.schema import Snapshot
 from common.schema import Socket
+from controller.changes import identities
 from controller.results import FleetResult
 from controller.results import TargetResult
 from controller.status import Status
@@ -37,13 +41,18 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
     from typing import Dict
+    from typing import FrozenSet
     from typing import List
     from typing import Optional
     from typing import Tuple
 
+    from controller.changes import Identities
+
 SCHEMA_VERSION = 1
+# What a saved stream may hold: sockstat wrote it, but its size was the run's.
+STORED = Limits(max_stream_bytes=1 << 40, max_sockets=1 << 40, max_messages=1 << 20)
 # Step N brings a database from version N - 1 to N; {id} is the dialect's
-# auto-numbered key, {float} its double.
+# auto-numbered key, {float} its double, {blob} its byte string.
 MIGRATIONS: Tuple[Tuple[str, ...], ...] = (
     (
         """CREATE TABLE runs (
@@ -66,43 +75,29 @@ MIGRATIONS: Tuple[Tuple[str, ...], ...] = (
             PRIMARY KEY (run_id, host, zone)
         )""",
         "CREATE INDEX targets_by_name ON targets (host, zone, status, run_id)",
-        """CREATE TABLE processes (
+        """CREATE TABLE target_data (
             run_id BIGINT NOT NULL,
             host TEXT NOT NULL,
             zone TEXT NOT NULL,
-            pid BIGINT NOT NULL,
-            uid BIGINT,
-            username TEXT,
-            command TEXT,
-            args TEXT,
-            PRIMARY KEY (run_id, host, zone, pid)
+            stream {blob} NOT NULL,
+            PRIMARY KEY (run_id, host, zone)
         )""",
-        """CREATE TABLE sockets (
+        """CREATE TABLE identities (
             run_id BIGINT NOT NULL,
             host TEXT NOT NULL,
             zone TEXT NOT NULL,
+            kind TEXT NOT NULL,
             proto TEXT NOT NULL,
-            family TEXT NOT NULL,
-            type TEXT NOT NULL,
-            state TEXT NOT NULL,
-            local_address TEXT,
-            local_port INTEGER,
-            remote_address TEXT,
-            remote_port INTEGER,
-            path TEXT,
-            inode BIGINT,
-            uid BIGINT,
-            peer BIGINT,
-            holders TEXT NOT NULL
+            local TEXT NOT NULL,
+            remote TEXT NOT NULL,
+            command TEXT NOT NULL,
+            commands TEXT NOT NULL
         )""",
-        "CREATE INDEX sockets_by_target ON sockets (run_id, host, zone)",
+        "CREATE INDEX identities_by_target ON identities (run_id, host, zone)",
     ),
 )
-SOCKET_COLUMNS = (
-    "run_id, host, zone, proto, family, type, state, local_address, local_port, "
-    "remote_address, remote_port, path, inode, uid, peer, holders"
-)
-PROCESS_COLUMNS = "run_id, host, zone, pid, uid, username, command, args"
+DATA_COLUMNS = "run_id, host, zone, stream"
+IDENTITY_COLUMNS = "run_id, host, zone, kind, proto, local, remote, command, commands"
 TARGET_COLUMNS = (
     "run_id, host, zone, status, error, elapsed, platform, owners_from, sockets"
 )
@@ -133,6 +128,7 @@ class Store:
     placeholder = "?"
     id_type = "INTEGER PRIMARY KEY AUTOINCREMENT"
     float_type = "REAL"
+    blob_type = "BLOB"
     has_versions = "SELECT count(*) FROM sqlite_master WHERE name = 'schema_version'"
 
     def __init__(self, location: str, connection: Any) -> None:
@@ -212,7 +208,11 @@ class Store:
             _check_version(self.location, current)
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[version - 1]:
-                    self.execute(statement.format(id=self.id_type, float=self.float_type))
+                    self.execute(
+                        statement.format(
+                            id=self.id_type, float=self.float_type, blob=self.blob_type
+                        )
+                    )
                 self.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
             self.commit()
         except BaseException:
@@ -224,16 +224,25 @@ class Store:
 
     # -- writing -------------------------------------------------------------
     def save(
-        self, result: FleetResult, *, started: float, command: str, shard: Optional[str]
+        self,
+        result: FleetResult,
+        *,
+        started: float,
+        command: str,
+        shard: Optional[str],
+        known: Optional[Dict[int, Identities]] = None,
     ) -> int:
-        """Save a run in one transaction; return its id."""
+        """Save a run in one transaction; return its id.
+
+        ``known``: identities already worked out (by a diff), by ``id(target)``.
+        """
+        targets, data, found = _rows(result, known or {})
         self.begin()
         try:
             run_id = self.new_run_id(started, command, shard)
-            targets, processes, sockets = _rows(run_id, result)
-            self.bulk("targets", TARGET_COLUMNS, targets)
-            self.bulk("processes", PROCESS_COLUMNS, processes)
-            self.bulk("sockets", SOCKET_COLUMNS, sockets)
+            self.bulk("targets", TARGET_COLUMNS, [(run_id, *row) for row in targets])
+            self.bulk("target_data", DATA_COLUMNS, [(run_id, *row) for row in data])
+            self.bulk("identities", IDENTITY_COLUMNS, [(run_id, *row) for row in found])
             self.commit()
         except BaseException:
             with contextlib.suppress(Exception):
@@ -247,7 +256,7 @@ class Store:
         try:
             ids = [r[0] for r in self.execute("SELECT id FROM runs WHERE started < ?",
                                               (before,)).fetchall()]  # fmt: skip
-            for table in ("sockets", "processes", "targets"):
+            for table in ("identities", "target_data", "targets"):
                 self.execute(
                     f"DELETE FROM {table} WHERE run_id IN "  # noqa: S608
                     "(SELECT id FROM runs WHERE started < ?)",
@@ -314,21 +323,36 @@ class Store:
 
     def target_sockets(self, run_id: int, host: str, zone: str) -> List[Socket]:
         """Return the sockets one target had in one run, with their owners."""
-        processes = {
-            pid: (uid, user, command, args)
-            for pid, uid, user, command, args in self.execute(
-                "SELECT pid, uid, username, command, args FROM processes "
-                "WHERE run_id = ? AND host = ? AND zone = ?",
-                (run_id, host, zone),
-            ).fetchall()
-        }
+        snapshot = self.snapshot(run_id, host, zone)
+        return [] if snapshot is None else list(snapshot.sockets)
+
+    def snapshot(self, run_id: int, host: str, zone: str) -> Optional[Snapshot]:
+        """Return one target's saved snapshot, None if it had none."""
+        from common.decode import decode_snapshot  # noqa: PLC0415
+
+        row = self.execute(
+            "SELECT stream FROM target_data WHERE run_id = ? AND host = ? AND zone = ?",
+            (run_id, host, zone),
+        ).fetchone()
+        if row is None:
+            return None
+        return decode_snapshot(bytes(row[0]), STORED)
+
+    def identities(self, run_id: int, host: str, zone: str) -> Identities:
+        """Return one target's saved identities (controller/changes.py)."""
         rows = self.execute(
-            "SELECT proto, family, type, state, local_address, local_port, "
-            "remote_address, remote_port, path, inode, uid, peer, holders FROM sockets "
+            "SELECT kind, proto, local, remote, command, commands FROM identities "
             "WHERE run_id = ? AND host = ? AND zone = ?",
             (run_id, host, zone),
         ).fetchall()
-        return [_socket(row, processes) for row in rows]
+        sets: Dict[str, FrozenSet[str]] = {}  # few distinct sets of commands
+        found: Identities = {}
+        for kind, proto, local, remote, command, commands in rows:
+            known = sets.get(commands)
+            if known is None:
+                known = sets[commands] = frozenset(json.loads(commands))
+            found[(kind, proto, local, remote, command)] = known
+        return found
 
     def load(self, run_id: int) -> FleetResult:
         """Return a saved run as the survey returned it: targets with their snapshots."""
@@ -339,16 +363,14 @@ class Store:
             msg = f"{self.location}: no run {run_id}"
             raise StoreError(msg)
         targets = []
-        for host, zone, status, error, elapsed, platform, owners_from in self.execute(
-            "SELECT host, zone, status, error, elapsed, platform, owners_from "
-            "FROM targets WHERE run_id = ? ORDER BY host, zone",
+        for host, zone, status, error, elapsed in self.execute(
+            "SELECT host, zone, status, error, elapsed FROM targets WHERE run_id = ? "
+            "ORDER BY host, zone",
             (run_id,),
         ).fetchall():
-            snapshot = None
-            if platform is not None:
-                sockets = tuple(self.target_sockets(run_id, host, zone))
-                snapshot = Snapshot(host, zone, platform, "", "", started[0],
-                                    sockets=sockets, owners_from=owners_from)  # fmt: skip
+            snapshot = self.snapshot(run_id, host, zone)
+            if snapshot is not None:
+                snapshot.host, snapshot.zone = host, zone
             targets.append(TargetResult(host, zone, Status(status), error, elapsed,
                                         snapshot))  # fmt: skip
         return FleetResult(targets)
@@ -417,6 +439,7 @@ class PostgresStore(Store):
     placeholder = "%s"
     id_type = "BIGSERIAL PRIMARY KEY"
     float_type = "DOUBLE PRECISION"
+    blob_type = "BYTEA"
     has_versions = "SELECT to_regclass('schema_version') IS NOT NULL"
     LOCK_CLASS = 0x50C5  # pg_advisory_lock's first key: sockstat's locks
 
@@ -549,47 +572,32 @@ def _shard_key(shard: Optional[str]) -> int:
 
 
 def _rows(
-    run_id: int, result: FleetResult
+    result: FleetResult, known: Dict[int, Identities]
 ) -> Tuple[List[Tuple[object, ...]], List[Tuple[object, ...]], List[Tuple[object, ...]]]:
+    from common.wire import encode_snapshot  # noqa: PLC0415
+
     targets: List[Tuple[object, ...]] = []
-    processes: List[Tuple[object, ...]] = []
-    sockets: List[Tuple[object, ...]] = []
+    data: List[Tuple[object, ...]] = []
+    found: List[Tuple[object, ...]] = []
+    texts: Dict[FrozenSet[str], str] = {}  # a set of commands, as stored
     for target in result.targets:
         snapshot = target.snapshot
-        shown = snapshot.sockets if snapshot is not None else ()
-        targets.append((
-            run_id, target.host, target.zone, target.status.value, target.error,
-            target.elapsed, snapshot.platform if snapshot is not None else None,
-            snapshot.owners_from if snapshot is not None else None, len(shown),
-        ))  # fmt: skip
-        seen: Dict[int, Owner] = {}
         host, zone = target.host, target.zone
-        for sock in shown:
-            for owner in sock.owners:
-                seen.setdefault(owner.pid, owner)
-            holders = " ".join(
-                f"{o.pid}:{'' if o.fd is None else o.fd}" for o in sock.owners
-            )
-            sockets.append((
-                run_id, host, zone, sock.proto.value, sock.family.value, sock.sock_type,
-                sock.state, sock.local_address, sock.local_port, sock.remote_address,
-                sock.remote_port, sock.path, sock.inode, sock.uid, sock.peer, holders,
-            ))  # fmt: skip
-        processes += [
-            (run_id, host, zone, o.pid, o.uid, o.user, o.command, o.args)
-            for o in seen.values()
-        ]
-    return targets, processes, sockets
-
-
-def _socket(row: Sequence[Any], processes: Dict[int, Tuple[Any, Any, Any, Any]]) -> Socket:
-    (proto, family, kind, state, laddr, lport, raddr, rport, path, inode, uid, peer,
-     holders) = row  # fmt: skip
-    owners = []
-    for holder in holders.split():
-        pid_text, _, fd_text = holder.partition(":")
-        pid = int(pid_text)
-        known = processes.get(pid, (None, None, None, None))
-        owners.append(Owner(pid, int(fd_text) if fd_text else None, *known))
-    return Socket(Proto(proto), Family(family), kind, state, laddr, lport, raddr, rport,
-                  path, inode, uid, peer, tuple(owners))  # fmt: skip
+        targets.append((
+            host, zone, target.status.value, target.error, target.elapsed,
+            snapshot.platform if snapshot is not None else None,
+            snapshot.owners_from if snapshot is not None else None,
+            len(snapshot.sockets) if snapshot is not None else 0,
+        ))  # fmt: skip
+        if snapshot is None:
+            continue
+        data.append((host, zone, b"".join(encode_snapshot(snapshot))))
+        keys = known.get(id(target))
+        if keys is None:
+            keys = identities(snapshot.sockets)
+        found += [
+            (host, zone, *key, texts.get(commands) or texts.setdefault(
+                commands, json.dumps(sorted(commands))))
+            for key, commands in keys.items()
+        ]  # fmt: skip
+    return targets, data, found

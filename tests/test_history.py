@@ -8,6 +8,7 @@ what an operator would read in the morning mail.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ from common.schema import Socket
 from controller.changes import compare
 from controller.changes import identities
 from controller.cli import in_shard
+from controller.filters import Filter
 from controller.history import report_for
 from controller.results import FleetResult
 from controller.results import TargetResult
@@ -69,8 +71,8 @@ def run_of(*targets: tuple[str, str, list[Socket] | Status]) -> FleetResult:
     return FleetResult(found)
 
 
-def everything(_: Socket) -> bool:
-    return True
+# Every protocol and family: what the history holds, unfiltered.
+everything = Filter(frozenset(Proto), frozenset(Family))
 
 
 # -- what counts as a change ---------------------------------------------------------
@@ -217,6 +219,7 @@ def test_prune_keeps_the_recent_runs(store: Store) -> None:
     assert [r.id for r in store.runs()] == [recent]
     assert not store.has_run(old)
     assert store.target_sockets(old, "h", "z") == []
+    assert store.identities(old, "h", "z") == {}
 
 
 def test_a_newer_schema_is_refused(location: str) -> None:
@@ -313,8 +316,8 @@ def diff_json(done: subprocess.CompletedProcess[str]) -> dict[str, list[tuple[st
     }  # fmt: skip
 
 
-def test_save_and_diff_cycle_on_real_sockets(namespace: Namespace, tmp_path: Path) -> None:
-    db = str(tmp_path / "audit.db")
+def test_save_and_diff_cycle_on_real_sockets(namespace: Namespace, location: str) -> None:
+    db = location  # an SQLite file, then a PostgreSQL database
     history = ("--save", db, "--diff", db, "-q")
     namespace.start("webd", "listen:8080")
     namespace.start("dbd", "listen:5432")
@@ -469,11 +472,11 @@ def test_sigkill_in_the_middle_of_a_save_loses_only_that_run(tmp_path: Path) -> 
     saver.send_signal(signal.SIGKILL)
     saver.wait()
     assert saver.stdout.read() == ""  # killed before it could say "saved"
-    with sqlite3.connect(db) as raw:
+    with contextlib.closing(sqlite3.connect(db)) as raw:
         assert raw.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     store = open_store(db)
     assert [r.id for r in store.runs()] == [first]
-    assert store.execute("SELECT count(*) FROM sockets").fetchone()[0] == 1
+    assert store.execute("SELECT sum(sockets) FROM targets").fetchone()[0] == 1
     store.close()
 
 
@@ -532,11 +535,11 @@ def test_a_full_disk_loses_only_this_run(tmp_path: Path) -> None:
             f"sockstat: cannot save the run to history {db}: database or disk is full"
         )
         (mount / "filler").unlink()
-        with sqlite3.connect(db) as raw:
+        with contextlib.closing(sqlite3.connect(db)) as raw:
             assert raw.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
             assert raw.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
     finally:
-        subprocess.run(["umount", str(mount)], check=False)
+        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_output_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
