@@ -47,6 +47,7 @@ MIB2_UDP6_ENTRY = 6
 MIB2_TCP_CONN = 13
 MIB2_TCP6_CONN = 14
 EXPER_SOCK_INFO = 106  # mib2_socketInfoEntry_t[], since illumos 9531 (2019-10)
+MIB2_SOCKINFO_STREAM = 0x1  # a TLI/XTI endpoint: held as a character device, not a socket
 MIB2_SOCKINFO_IPV6 = 0x2  # "IPV6 entry in an IPv4 table": a dual-stack duplicate
 # TPI primitives and flags (sys/tihdr.h, sys/tpicommon.h).  The request must be
 # T_SVR4_OPTMGMT_REQ (9): ip_wput_nondata() silently drops any other primitive,
@@ -265,8 +266,15 @@ def _is_copy(info: SockInfo, index: int, twin: bool) -> bool:
 
 
 def _inode(info: SockInfo, index: int) -> int | None:
+    """Return the socket inode to find holders by; None keeps the creator.
+
+    netstat -u matches TLI/XTI endpoints (MIB2_SOCKINFO_STREAM) by the /dev/tcp
+    device's major number instead; sockstat does not, so those keep the creator.
+    """
     row = info.get(index)
-    return (row[0] or None) if row is not None else None
+    if row is None or row[1] & MIB2_SOCKINFO_STREAM:
+        return None
+    return row[0] or None
 
 
 def parse_tcp(layout: Layout, items: Items, sizes: EntrySizes) -> list[Socket]:

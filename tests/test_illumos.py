@@ -229,13 +229,13 @@ ONCE = [
     "sock_info_rows",
     [
         # The kernel marks the copies (illumos since 2019).
-        {mib2.MIB2_TCP: sock_info("<", 0, mib2.MIB2_SOCKINFO_IPV6 | 1)
-                        + sock_info("<", 1, 1),
+        {mib2.MIB2_TCP: sock_info("<", 0, mib2.MIB2_SOCKINFO_IPV6)
+                        + sock_info("<", 1, 0),
          mib2.MIB2_UDP: sock_info("<", 0, mib2.MIB2_SOCKINFO_IPV6)},
         # No EXPER_SOCK_INFO (before 2019): the copies match their v6 entry.
         {},
         # A table, but no row for the copy (a socket without a vnode).
-        {mib2.MIB2_TCP: sock_info("<", 1, 1)},
+        {mib2.MIB2_TCP: sock_info("<", 1, 0)},
     ],
     ids=["sock-info", "pre-2019", "no-row"],
 )  # fmt: skip
@@ -265,8 +265,8 @@ def test_a_v4_listener_beside_a_v6only_one_of_the_same_pid_stays() -> None:
 
 def test_sock_info_gives_each_socket_its_inode() -> None:
     items = dual_stack_items({
-        mib2.MIB2_TCP: sock_info("<", 1, 1, inode=4242),
-        mib2.MIB2_TCP6: sock_info("<", 0, 1, inode=4343),
+        mib2.MIB2_TCP: sock_info("<", 1, 0, inode=4242),
+        mib2.MIB2_TCP6: sock_info("<", 0, 0, inode=4343),
     })  # fmt: skip
     tcp = [s for s in parse("<", items) if s.proto is Proto.TCP]
     assert [(s.family, s.inode) for s in tcp] == [(Family.INET, 4242), (Family.INET6, 4343)]
@@ -513,8 +513,8 @@ def fake_proc(root: Path, processes: dict[int, dict[int, tuple[int, int]]]) -> s
 def holder_items() -> mib2.Items:
     return dual_stack_items({
         mib2.MIB2_TCP: sock_info("<", 0, mib2.MIB2_SOCKINFO_IPV6, inode=4343)
-                       + sock_info("<", 1, 1, inode=4242),
-        mib2.MIB2_TCP6: sock_info("<", 0, 1, inode=4343),
+                       + sock_info("<", 1, 0, inode=4242),
+        mib2.MIB2_TCP6: sock_info("<", 0, 0, inode=4343),
     })  # fmt: skip
 
 
@@ -538,6 +538,20 @@ def test_every_holder_replaces_the_creator(tmp_path: Path) -> None:
         (22, "inet6", [(200, 8, "cmd200")]),
         (53, "inet6", []),  # no inode (no sockinfo row): its creator, 9, has exited
     ]
+
+
+def test_a_tli_endpoint_keeps_its_creator(tmp_path: Path) -> None:
+    # MIB2_SOCKINFO_STREAM: a TLI/XTI endpoint, held as /dev/tcp, not a socket.
+    from agent.illumos import attribute_owners  # noqa: PLC0415
+
+    proc = fake_proc(tmp_path, {601: {}})
+    items = dual_stack_items({
+        mib2.MIB2_TCP: sock_info("<", 1, mib2.MIB2_SOCKINFO_STREAM, inode=4242),
+    })  # fmt: skip
+    sockets = parse("<", items)
+    assert sockets[0].inode is None
+    attribute_owners(sockets, proc)
+    assert owner_rows(sockets)[0] == (22, "inet", [(601, None, "cmd601")])
 
 
 def test_without_fdinfo_the_creator_stays(tmp_path: Path) -> None:
