@@ -408,7 +408,7 @@ def survey_from_a_zone(host: Host, survey: Survey, name: str) -> list[TargetResu
     )
     reason = (
         f"-Z and -z need the global zone: {host.name} is the non-global zone "
-        f"{escape_text(name)!r}, which sees only its own sockets"
+        f"'{escape_text(name)}', which sees only its own sockets"
     )
     logs.get(__name__).warning("%s: %s", host.name, reason)
     return [*results, TargetResult(host.name, "*", Status.SKIPPED, reason)]
