@@ -2,7 +2,8 @@
 
 A target's argv is folded from the agent outwards: ``[AGENT, args...]``, then
 ``Netns`` adds the agent's namespace arguments, ``Ship`` turns it into the
-zero-install boot command, ``Zlogin`` enters a zone, ``Become`` runs it as root.
+zero-install boot command, ``Zlogin`` enters a zone (upstream's zlogin and
+SmartOS's alike), ``Become`` runs it as root.
 A hop that enters something (a zone, another user) says so on stderr once it has
 (a ``sockstat-entered:LABEL`` line), so a failure is put on the hop that refused,
 never guessed from what its error message says.
@@ -97,11 +98,34 @@ class Ship:
         return self.payload.argv(_require_agent(argv, "Ship"))
 
 
+# Runs in the global zone: zlogin is handed one string where the zone has su, the
+# words themselves where it has none (see Zlogin).
+ZLOGIN_SCRIPT = (
+    "zone=$1 root=$2 joined=$3; shift 3; "
+    'if [ -e "$root/usr/bin/su" ] || [ -e "$root/bin/su" ]; then '
+    'exec zlogin -Q "$zone" "$joined"; fi; '
+    'exec zlogin -Q "$zone" "$@"'
+)
+
+
 @dataclass(frozen=True)
 class Zlogin:
-    """The hop into an illumos zone (zlogin(1) runs one string with the zone's shell)."""
+    """The hop into an illumos zone.
+
+    zlogin(1) runs a command in two ways (usr/src/cmd/zlogin/zlogin.c prep_args()):
+    upstream illumos joins its words with blanks, unquoted, and gives the string to
+    ``su root -c``, so the zone's shell parses it; SmartOS (illumos-joyent) does the
+    same where the zone has ``/usr/bin/su`` or ``/bin/su`` (quoting words that hold
+    blanks when there are several), but in a zone without su it execs the words
+    directly, and one joined string would be taken for a program's name.  So the
+    global zone looks in the zone's root: with su, zlogin gets one string, which
+    both parse the same; without, it gets the words, ``/bin/sh -c SCRIPT sh ARGV``.
+    Verified by reading prep_args() in both trees and with tests/stubs/zlogin, which
+    plays both.
+    """
 
     zone: str
+    root: str  # the zone's root file system in the global zone: ZONEPATH/root
     entry_status: Optional[Status] = Status.ZONE_ENTRY_FAILED
 
     def __post_init__(self) -> None:
@@ -115,9 +139,10 @@ class Zlogin:
         return f"zone:{self.zone}"
 
     def wrap(self, argv: Sequence[str]) -> List[str]:
-        """Return zlogin's argv; -Q suppresses its banners."""
-        inner = f"{_announce(self.label)}; exec {shlex.join(argv)}"
-        return ["zlogin", "-Q", self.zone, inner]
+        """Return the global zone's command that runs ``argv`` in the zone."""
+        joined = f"{_announce(self.label)}; exec {shlex.join(argv)}"
+        words = ["/bin/sh", "-c", f'{_announce(self.label)}; exec "$@"', "sh", *argv]
+        return ["/bin/sh", "-c", ZLOGIN_SCRIPT, "sh", self.zone, self.root, joined, *words]
 
 
 @dataclass(frozen=True)

@@ -438,7 +438,8 @@ def survey_illumos_zones(host: Host, survey: Survey, zoneadm: str) -> list[Targe
         refused = why_not_entered(by_name[name])
         if refused is not None:
             return [TargetResult(host.name, name, refused[0], refused[1])]
-        hops = (Ship(survey.payload), Zlogin(name), *host.become)
+        root = by_name[name].path.rstrip("/") + "/root"
+        hops = (Ship(survey.payload), Zlogin(name, root), *host.become)
         return survey_target(Target(host.name, (name,), host.shell, hops), survey)
 
     def interrupted(index: int) -> list[TargetResult]:

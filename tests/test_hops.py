@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from controller.hops import ZLOGIN_SCRIPT
 from controller.hops import Become
 from controller.hops import Netns
 from controller.hops import Ship
@@ -25,15 +29,37 @@ SHOW_ARGV = [sys.executable, "-c", "import sys; print(sys.argv[1:])", "a b", "x;
 @pytest.mark.parametrize("name", ["web;rm -rf /", "a b", "-Q", "", "x" * 64, "$(id)"])
 def test_invalid_zone_names_never_reach_zlogin(name: str) -> None:
     with pytest.raises(ValueError, match="invalid zone name"):
-        Zlogin(name)
+        Zlogin(name, "/zones/x/root")
 
 
-def test_zlogin_gets_one_string_the_zone_shell_runs_as_the_argv() -> None:
-    """zlogin(1) hands its command to the zone's shell: it must come out unchanged."""
-    argv = Zlogin("web-01.prod").wrap(SHOW_ARGV)
-    assert argv[:3] == ["zlogin", "-Q", "web-01.prod"]
-    assert len(argv) == 4
-    done = subprocess.run(["/bin/sh", "-c", argv[3]], capture_output=True, text=True)
+FAKE_ZLOGIN = """#!/bin/sh
+# Records what zlogin was given, as JSON, and exits.
+exec python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@"
+"""
+
+
+@pytest.mark.parametrize("su", [True, False], ids=["with-su", "without-su"])
+def test_zlogin_gets_what_both_zlogins_run_as_the_argv(tmp_path: Path, su: bool) -> None:
+    """Upstream and SmartOS zlogin alike must run the agent's argv unchanged."""
+    root = tmp_path / "zones" / "web" / "root"
+    (root / "usr" / "bin").mkdir(parents=True)
+    if su:
+        (root / "usr" / "bin" / "su").touch()
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "zlogin").write_text(FAKE_ZLOGIN)
+    (bindir / "zlogin").chmod(0o755)
+    argv = Zlogin("web-01.prod", str(root)).wrap(SHOW_ARGV)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    given = json.loads(subprocess.run(argv, capture_output=True, text=True, env=env,
+                                      check=True).stdout)  # fmt: skip
+    assert given[:2] == ["-Q", "web-01.prod"]
+    if su:  # one string, which su -c's shell parses (upstream; SmartOS with su)
+        assert len(given) == 3
+        inside = ["/bin/sh", "-c", given[2]]
+    else:  # the words, which SmartOS execs as they are
+        inside = given[2:]
+    done = subprocess.run(inside, capture_output=True, text=True)
     assert done.stdout.strip() == repr(["a b", "x;y", "$HOME"])
     assert done.stderr.splitlines() == [f"{ENTERED}zone:web-01.prod"]
 
@@ -63,18 +89,19 @@ def test_agent_hops_wrap_only_the_agent() -> None:
 def test_a_remote_zone_stack_folds_inside_out() -> None:
     """Ship, then zlogin, then sudo (outermost): what runs over SSH for a zone."""
     payload = build_payload()
-    hops = (Ship(payload), Zlogin("web"), Become("sudo"))
+    hops = (Ship(payload), Zlogin("web", "/zones/web/root"), Become("sudo"))
     argv = fold(hops, [AGENT, "-P", "tcp"])
     assert argv[:3] == ["sudo", "-n", "--"]
-    zlogin = argv.index("zlogin")
-    assert argv[zlogin : zlogin + 3] == ["zlogin", "-Q", "web"]
-    inner = shlex.split(argv[zlogin + 3])
+    script = argv.index(ZLOGIN_SCRIPT)
+    assert argv[script + 1 : script + 4] == ["sh", "web", "/zones/web/root"]
+    inner = shlex.split(argv[script + 4])  # the string zlogin gets where there is su
     assert inner[-3:] == payload.argv(["-P", "tcp"])[-3:]
     assert inner[-2:] == ["-P", "tcp"]
+    assert argv[-2:] == ["-P", "tcp"]  # and the words, where there is none
 
 
 def test_the_hop_that_never_entered_is_the_one_that_refused() -> None:
-    hops = (Ship(build_payload()), Zlogin("web"), Become("sudo"))
+    hops = (Ship(build_payload()), Zlogin("web", "/zones/web/root"), Become("sudo"))
     assert refusing_hop(hops, frozenset()) == hops[2]
     assert refusing_hop(hops, frozenset({"sudo"})) == hops[1]
     assert refusing_hop(hops, frozenset({"sudo", "zone:web"})) is None

@@ -193,16 +193,35 @@ def illumos(
 ) -> dict[str, str]:
     """Environment that puts the stubs first on PATH, with zones mapped onto netns."""
     names = sorted(netns)
+    directory = tmp_path_factory.mktemp("zones")
+
+    def zone_path(name: str, *, su: bool = True) -> str:
+        # The zone's root file system, as the global zone sees it: with su, as
+        # every real zone but SmartOS's smallest has.
+        path = directory / name
+        (path / "root" / "usr" / "bin").mkdir(parents=True)
+        if su:
+            (path / "root" / "usr" / "bin" / "su").touch()
+        return str(path)
+
     zones: list[dict[str, Any]] = [
-        {"name": f"z{i}", "netns": name, "brand": "joyent", "did": i}
+        {"name": f"z{i}", "netns": name, "brand": "joyent", "did": i,
+         "path": zone_path(f"z{i}")}
         for i, name in enumerate(names)
+    ]  # fmt: skip
+    zones += [
+        {"name": z, "netns": names[0], "mode": m, "path": zone_path(z)}
+        for z, m in MODES.items()
     ]
-    zones += [{"name": z, "netns": names[0], "mode": m} for z, m in MODES.items()]
     zones.append({"name": "vm1", "netns": names[0], "brand": "bhyve"})
-    zones.append({"name": "odd", "netns": names[0], "path": "/zones/a:b:c"})
+    zones.append({"name": "odd", "netns": names[0], "path": zone_path("a:b:c")})
+    # SmartOS's zlogin, in a zone with su and in one without (words exec'd as given).
+    zones.append({"name": "smartsu", "netns": names[0], "zlogin": "smartos",
+                  "path": zone_path("smartsu")})  # fmt: skip
+    zones.append({"name": "smartnosu", "netns": names[0], "zlogin": "smartos",
+                  "path": zone_path("smartnosu", su=False)})  # fmt: skip
     # A zone name no zonecfg accepts, as a compromised global zone could list it.
     zones.append({"name": "ev\x1b[2Jil\rzone", "netns": names[0]})
-    directory = tmp_path_factory.mktemp("zones")
     config = directory / "zones.json"
     config.write_text(json.dumps({"zones": zones}))
     return {
@@ -235,6 +254,26 @@ def test_illumos_zones_through_zlogin(
     assert first[0] == "-Q"
     assert len(first) == 3  # one quoted string for the zone's shell
     assert first[2].startswith("echo sockstat-entered:zone:z0 >&2; exec /bin/sh -c ")
+
+
+def test_smartos_zlogin_with_and_without_su(
+    netns: dict[str, Holder], illumos: dict[str, str]
+) -> None:
+    """SmartOS's zlogin execs the words where the zone has no su: both must work."""
+    log = Path(illumos["SOCKSTAT_STUB_LOG"])
+    log.write_text("")
+    code, doc, stderr = survey("-z", "smartsu", "-z", "smartnosu", env=illumos)
+    assert code == 0, stderr
+    assert {t["zone"]: t["status"] for t in doc["targets"]} == {
+        "smartsu": "ok", "smartnosu": "ok",
+    }  # fmt: skip
+    held = netns[sorted(netns)[0]]
+    for zone in ("smartsu", "smartnosu"):
+        assert held.inode("tcp4_listen") in sockets_of(doc, zone)
+    calls = {c[1]: c for c in map(json.loads, log.read_text().splitlines())}
+    assert len(calls["smartsu"]) == 3  # one string, for su -c
+    announce = 'echo sockstat-entered:zone:smartnosu >&2; exec "$@"'
+    assert calls["smartnosu"][2:5] == ["/bin/sh", "-c", announce]  # the words
 
 
 def test_illumos_global_zone_is_surveyed_in_place(
