@@ -90,8 +90,8 @@ WANTED = frozenset(
     }
 )
 UNIX_NO_OWNERS = (
-    "unix sockets on illumos have no owner: the kernel's list (sockfs kstat "
-    "sock_unix_list) names no process"
+    "unix sockets on illumos are listed without owners: the records of the sockfs "
+    "kstat sock_unix_list differ between distributions where the inode would be"
 )
 KSTAT_STRLEN = 31  # sys/kstat.h
 

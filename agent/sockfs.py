@@ -4,8 +4,12 @@
 per-zone kstat whose snapshot (sockfs_snapshot() in uts/common/fs/sockfs) is one
 ``struct k_sockinfo`` per AF_UNIX socket of the reading zone: a ``struct sockinfo``
 (sys/socketvar.h) followed by the socket's address strings.  No process is stopped
-to read it, and no privilege is needed.  It names no process: owners would need the
-socket inode matched in every /proc/<pid>/fdinfo, which only their owner may read.
+to read it, and no privilege is needed.  No owners are read from it: since illumos
+9531 illumos-gate's and illumos-joyent's records end with ``si_inode`` (after three
+17-byte address strings, at offset 2152), which ``netstat -u`` matches against
+/proc/<pid>/fdinfo as for TCP and UDP, but OmniOS's hold a pid list there
+(``si_pn_cnt``, ``si_pids[]``), in records of the same size: nothing in a record
+says which, and sockstat does not guess.
 
 ``struct sockinfo`` is "not a published interface": fields were appended over the
 years (si_szoneid, si_faddr_noxlate), so records are stepped by their own ``si_size``
