@@ -379,10 +379,13 @@ def test_a_zone_that_fails_is_no_answer_then_answers_again(
     # The zone is an illumos zone reached through the zoneadm/zlogin stand-ins.
     db = str(tmp_path / "audit.db")
     config = tmp_path / "zones.json"
+    root = tmp_path / "zones" / "web"  # the zone's root has su, as zones have
+    (root / "root" / "usr" / "bin").mkdir(parents=True)
+    (root / "root" / "usr" / "bin" / "su").touch()
     env = {"PATH": f"{STUBS}:{os.environ['PATH']}", "SOCKSTAT_STUB_ZONES": str(config)}
 
     def survey(mode: str) -> subprocess.CompletedProcess[str]:
-        zone = {"name": "web", "netns": namespace.name, "mode": mode}
+        zone = {"name": "web", "netns": namespace.name, "mode": mode, "path": str(root)}
         config.write_text(json.dumps({"zones": [zone]}))
         return run_sockstat("-z", "web", "--save", db, "--diff", db, "--format", "json",
                             env=env)  # fmt: skip

@@ -725,8 +725,12 @@ def sunos_host(fleet: Fleet, remote_netns: tuple[str, Holder]) -> Iterator[str]:
     zoneadm/zlogin (tests/stubs) list zone "web" and enter remote_netns for it."""
     name, _ = remote_netns
     zones = fleet.directory / "sunos-zones.json"
+    web = fleet.directory / "zones" / "web"  # its root has su, as zones have
+    (web / "root" / "usr" / "bin").mkdir(parents=True, exist_ok=True)
+    (web / "root" / "usr" / "bin" / "su").touch()
     zones.write_text(json.dumps({"zones": [
-        {"name": "web", "netns": name}, {"name": "vm1", "netns": name, "brand": "bhyve"},
+        {"name": "web", "netns": name, "path": str(web)},
+        {"name": "vm1", "netns": name, "brand": "bhyve"},
     ]}))  # fmt: skip
     stubs = ROOT / "tests" / "stubs"
     path = f"{stubs}/sunos:{stubs}:/usr/sbin:/usr/bin:/sbin:/bin"
