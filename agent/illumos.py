@@ -14,7 +14,8 @@ where one cannot be read, the owners are the creator the MIB names instead (an
 accepted connection names its listener's creator), and the snapshot says which.
 
 Unix sockets come from the sockfs kstat ``sock_unix_list``, as ``netstat -f unix``
-reads them: listed, but without owners (see agent/sockfs.py).
+reads them, their holders found by inode in the same walk where the records carry
+one (see agent/sockfs.py).
 
 This module is the syscall layer only; the bytes are parsed by agent/mib2.py,
 agent/sockfs.py and agent/psinfo.py.  It imports on any OS: libc.so.1 and
@@ -90,8 +91,8 @@ WANTED = frozenset(
     }
 )
 UNIX_NO_OWNERS = (
-    "unix sockets on illumos are listed without owners: the records of the sockfs "
-    "kstat sock_unix_list differ between distributions where the inode would be"
+    "unix sockets are listed without owners: this kernel's sock_unix_list records "
+    "carry no socket inode (before illumos 9531), or /proc/<pid>/fdinfo cannot be read"
 )
 KSTAT_STRLEN = 31  # sys/kstat.h
 
@@ -304,13 +305,13 @@ class ProcessTable:
 def list_sockets(query: Query, warn: Callable[[str], None]) -> tuple[list[Socket], str]:
     """List this zone's sockets with the processes holding them (or their creator)."""
     _, sockets = read_tables(query)
-    owners_from = attribute_owners(sockets)
     if Proto.UNIX in query.protocols:
         data, count = read_unix_kstat()
-        unix = parse_sock_unix_list(data, count, ORDER)
-        if unix:
-            warn(UNIX_NO_OWNERS)
-        sockets += unix
+        sockets += parse_sock_unix_list(data, count, ORDER)
+    owners_from = attribute_owners(sockets)
+    unix = [s for s in sockets if s.proto is Proto.UNIX]
+    if unix and not any(s.owners for s in unix):
+        warn(UNIX_NO_OWNERS)
     return sockets, owners_from
 
 
@@ -318,7 +319,9 @@ def attribute_owners(sockets: list[Socket], proc: str = "/proc") -> str:
     """Replace the MIB's creator pids by every holder, where /proc can tell them.
 
     Returns HOLDERS or CREATOR (common.schema), for the snapshot to say.  A socket
-    without an inode (no EXPER_SOCK_INFO row: a kernel socket) keeps its creator.
+    without an inode (no EXPER_SOCK_INFO row: a kernel socket) keeps its creator;
+    a unix socket has none, and gets owners only from a descriptor matching its
+    inode.
     """
     processes = ProcessTable(proc)
     wanted = {s.inode for s in sockets if s.inode is not None}

@@ -4,12 +4,16 @@
 per-zone kstat whose snapshot (sockfs_snapshot() in uts/common/fs/sockfs) is one
 ``struct k_sockinfo`` per AF_UNIX socket of the reading zone: a ``struct sockinfo``
 (sys/socketvar.h) followed by the socket's address strings.  No process is stopped
-to read it, and no privilege is needed.  No owners are read from it: since illumos
-9531 illumos-gate's and illumos-joyent's records end with ``si_inode`` (after three
-17-byte address strings, at offset 2152), which ``netstat -u`` matches against
-/proc/<pid>/fdinfo as for TCP and UDP, but OmniOS's hold a pid list there
-(``si_pn_cnt``, ``si_pids[]``), in records of the same size: nothing in a record
-says which, and sockstat does not guess.
+to read it, and no privilege is needed.
+
+Since illumos 9531, illumos-gate's and illumos-joyent's records end with ``si_inode``
+(after three 17-byte address strings: offset 2152, from a compiler in
+tests/test_layouts.py), which ``netstat -u`` matches against /proc/<pid>/fdinfo as
+for TCP and UDP.  OmniOS's records hold a pid list at the same place (``si_pn_cnt``,
+``si_pids[]``), in records of the same size, and nothing in a record says which: the
+eight bytes are read as ``inode`` all the same, and trusted only by what matches
+them, a socket descriptor with that inode (agent/illumos.py); OmniOS's count and pid
+read as one 64-bit number that no descriptor has, so nothing is claimed there.
 
 ``struct sockinfo`` is "not a published interface": fields were appended over the
 years (si_szoneid, si_faddr_noxlate), so records are stepped by their own ``si_size``
@@ -47,6 +51,7 @@ SS_ACCEPTCONN = 0x200
 MAXPATHLEN = 1024  # sys/param.h; sun_path fields are MAXPATHLEN + 1
 PATH_AT = 40
 PREFIX = PATH_AT + 2 * (MAXPATHLEN + 1)  # 2090: what every version of the struct has
+INODE_AT = 2152  # si_inode, after si_faddr_noxlate, si_szoneid and 3 x 17 characters
 MAX_RECORD = 1 << 16
 
 
@@ -73,6 +78,7 @@ def _path(raw: bytes, bound: bool, length: int) -> str | None:
 def parse_sock_unix_list(data: bytes, count: int, order: str = "<") -> list[Socket]:
     """Parse ``count`` k_sockinfo records from a sock_unix_list snapshot."""
     head = struct.Struct(order + "IhhH2xIIIiII")
+    inode_at = struct.Struct(order + "Q")
     sockets: list[Socket] = []
     offset = 0
     for index in range(count):
@@ -85,11 +91,14 @@ def parse_sock_unix_list(data: bytes, count: int, order: str = "<") -> list[Sock
             raise ParseError(msg)
         if family == AF_UNIX:
             path_raw = data[offset + PATH_AT : offset + PATH_AT + MAXPATHLEN + 1]
+            inode = None
+            if size >= INODE_AT + 8:
+                (inode,) = inode_at.unpack_from(data, offset + INODE_AT)
             sockets.append(
                 Socket(Proto.UNIX, Family.UNIX, SOCK_TYPES.get(kind, "stream"),
                        _state(state), None, None, None, None,
                        _path(path_raw, bool(state & SS_ISBOUND), laddr_len),
-                       None, None, None, ())
+                       inode or None, None, None, ())
             )  # fmt: skip
         offset += size
     return sockets

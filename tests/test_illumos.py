@@ -540,6 +540,26 @@ def test_every_holder_replaces_the_creator(tmp_path: Path) -> None:
     ]
 
 
+def test_unix_sockets_held_by_their_inode(tmp_path: Path) -> None:
+    # illumos-gate's record ends with si_inode (2152); OmniOS's holds a pid count
+    # and a pid there, which read as a number no descriptor has: no owner claimed.
+    from agent.illumos import attribute_owners  # noqa: PLC0415
+    from agent.sockfs import INODE_AT  # noqa: PLC0415
+    from agent.sockfs import parse_sock_unix_list  # noqa: PLC0415
+
+    gate = bytearray(sockinfo("<", INODE_AT + 8, 1, 2, 0x020 | 0x200, b"/run/a", 8))
+    struct.pack_into("<Q", gate, INODE_AT, 5151)
+    omnios = bytearray(sockinfo("<", INODE_AT + 8, 1, 2, 0x020 | 0x200, b"/run/b", 8))
+    struct.pack_into("<Ii", omnios, INODE_AT, 1, 777)  # si_pn_cnt, si_pids[0]
+    sockets = parse_sock_unix_list(bytes(gate + omnios), 2)
+    proc = fake_proc(tmp_path, {300: {5: (S_IFSOCK, 5151)}, 777: {4: (S_IFSOCK, 9)}})
+    assert attribute_owners(sockets, proc) == "holders"
+    assert [(s.path, [(o.pid, o.fd) for o in s.owners]) for s in sockets] == [
+        ("/run/a", [(300, 5)]),
+        ("/run/b", []),
+    ]
+
+
 def test_a_tli_endpoint_keeps_its_creator(tmp_path: Path) -> None:
     # MIB2_SOCKINFO_STREAM: a TLI/XTI endpoint, held as /dev/tcp, not a socket.
     from agent.illumos import attribute_owners  # noqa: PLC0415

@@ -188,6 +188,11 @@ def test_psinfo_fdinfo_and_sockinfo_layouts(
     ]  # fmt: skip
     assert c[si + "si_laddr_sun_path"] == sockfs.PATH_AT
     assert c[si + "si_faddr_sun_path"] + sockfs.MAXPATHLEN + 1 == sockfs.PREFIX
+    # Since 9531 the inode ends the record; OmniOS's pid list sits in its place.
+    assert c["sockinfo_inode_t__si_inode"] == sockfs.INODE_AT
+    assert c["sockinfo_inode_t__sizeof"] == sockfs.INODE_AT + 8
+    assert c["sockinfo_omnios_t__si_pn_cnt"] == sockfs.INODE_AT
+    assert c["sockinfo_omnios_t__sizeof"] == c["sockinfo_inode_t__sizeof"]
 
 
 def test_the_ctypes_structs_are_the_compilers(lp64: dict[str, int]) -> None:
@@ -245,4 +250,6 @@ def test_the_parsers_read_back_what_the_compiler_wrote(fixtures: Path) -> None:
     )  # fmt: skip
     assert fdinfo.socket_inode(read("fdinfo")) == (17, 0x1122334455)
     [unix] = sockfs.parse_sock_unix_list(read("sock_unix_list"), 1)
-    assert (unix.sock_type, unix.state, unix.path) == ("stream", "LISTEN", "/var/run/.sshd")
+    assert (unix.sock_type, unix.state, unix.path, unix.inode) == (
+        "stream", "LISTEN", "/var/run/.sshd", 0x1122334466,
+    )  # fmt: skip
