@@ -7,9 +7,9 @@ run killed at any moment leaves the database as it was before it.
 
 A target's sockets are kept as the agent's own stream (common/wire.py: msgpack,
 versioned, each process described once), read back through the same validating
-decoder; beside them, its *identities* (controller/changes.py) one row each, which
-is all a diff reads: a million sockets are saved in a few seconds and compared
-without being decoded again.
+decoder; beside them, its *identities* (controller/changes.py), packed with
+msgpack too, which are all a diff reads: a million sockets are saved in a few
+seconds and compared without being decoded again.
 
 Two runs never interleave: a run that saves holds a lock for its whole length
 (SQLite: an flock on ``DB.lock`` beside the file; PostgreSQL: an advisory lock per
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import socket as socketlib
 import time
@@ -80,24 +79,12 @@ MIGRATIONS: Tuple[Tuple[str, ...], ...] = (
             host TEXT NOT NULL,
             zone TEXT NOT NULL,
             stream {blob} NOT NULL,
+            identities {blob} NOT NULL,
             PRIMARY KEY (run_id, host, zone)
         )""",
-        """CREATE TABLE identities (
-            run_id BIGINT NOT NULL,
-            host TEXT NOT NULL,
-            zone TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            proto TEXT NOT NULL,
-            local TEXT NOT NULL,
-            remote TEXT NOT NULL,
-            command TEXT NOT NULL,
-            commands TEXT NOT NULL
-        )""",
-        "CREATE INDEX identities_by_target ON identities (run_id, host, zone)",
     ),
 )
-DATA_COLUMNS = "run_id, host, zone, stream"
-IDENTITY_COLUMNS = "run_id, host, zone, kind, proto, local, remote, command, commands"
+DATA_COLUMNS = "run_id, host, zone, stream, identities"
 TARGET_COLUMNS = (
     "run_id, host, zone, status, error, elapsed, platform, owners_from, sockets"
 )
@@ -236,13 +223,12 @@ class Store:
 
         ``known``: identities already worked out (by a diff), by ``id(target)``.
         """
-        targets, data, found = _rows(result, known or {})
+        targets, data = _rows(result, known or {})
         self.begin()
         try:
             run_id = self.new_run_id(started, command, shard)
             self.bulk("targets", TARGET_COLUMNS, [(run_id, *row) for row in targets])
             self.bulk("target_data", DATA_COLUMNS, [(run_id, *row) for row in data])
-            self.bulk("identities", IDENTITY_COLUMNS, [(run_id, *row) for row in found])
             self.commit()
         except BaseException:
             with contextlib.suppress(Exception):
@@ -256,7 +242,7 @@ class Store:
         try:
             ids = [r[0] for r in self.execute("SELECT id FROM runs WHERE started < ?",
                                               (before,)).fetchall()]  # fmt: skip
-            for table in ("identities", "target_data", "targets"):
+            for table in ("target_data", "targets"):
                 self.execute(
                     f"DELETE FROM {table} WHERE run_id IN "  # noqa: S608
                     "(SELECT id FROM runs WHERE started < ?)",
@@ -340,17 +326,23 @@ class Store:
 
     def identities(self, run_id: int, host: str, zone: str) -> Identities:
         """Return one target's saved identities (controller/changes.py)."""
-        rows = self.execute(
-            "SELECT kind, proto, local, remote, command, commands FROM identities "
-            "WHERE run_id = ? AND host = ? AND zone = ?",
+        import msgpack  # noqa: PLC0415 - the controller's dependency
+
+        row = self.execute(
+            "SELECT identities FROM target_data WHERE run_id = ? AND host = ? AND zone = ?",
             (run_id, host, zone),
-        ).fetchall()
-        sets: Dict[str, FrozenSet[str]] = {}  # few distinct sets of commands
+        ).fetchone()
+        if row is None:
+            return {}
+        sets: Dict[Tuple[str, ...], FrozenSet[str]] = {}  # few distinct sets
         found: Identities = {}
-        for kind, proto, local, remote, command, commands in rows:
-            known = sets.get(commands)
+        for kind, proto, local, remote, command, *commands in msgpack.unpackb(
+            bytes(row[0]), raw=False
+        ):
+            names = tuple(commands)
+            known = sets.get(names)
             if known is None:
-                known = sets[commands] = frozenset(json.loads(commands))
+                known = sets[names] = frozenset(names)
             found[(kind, proto, local, remote, command)] = known
         return found
 
@@ -573,13 +565,14 @@ def _shard_key(shard: Optional[str]) -> int:
 
 def _rows(
     result: FleetResult, known: Dict[int, Identities]
-) -> Tuple[List[Tuple[object, ...]], List[Tuple[object, ...]], List[Tuple[object, ...]]]:
+) -> Tuple[List[Tuple[object, ...]], List[Tuple[object, ...]]]:
+    import msgpack  # noqa: PLC0415 - the controller's dependency
+
     from common.wire import encode_snapshot  # noqa: PLC0415
 
+    pack = msgpack.Packer(use_bin_type=True).pack
     targets: List[Tuple[object, ...]] = []
     data: List[Tuple[object, ...]] = []
-    found: List[Tuple[object, ...]] = []
-    texts: Dict[FrozenSet[str], str] = {}  # a set of commands, as stored
     for target in result.targets:
         snapshot = target.snapshot
         host, zone = target.host, target.zone
@@ -591,13 +584,10 @@ def _rows(
         ))  # fmt: skip
         if snapshot is None:
             continue
-        data.append((host, zone, b"".join(encode_snapshot(snapshot))))
         keys = known.get(id(target))
         if keys is None:
             keys = identities(snapshot.sockets)
-        found += [
-            (host, zone, *key, texts.get(commands) or texts.setdefault(
-                commands, json.dumps(sorted(commands))))
-            for key, commands in keys.items()
-        ]  # fmt: skip
-    return targets, data, found
+        # [kind, proto, local, remote, command, *commands] per identity, as msgpack.
+        found = pack([[*key, *sorted(commands)] for key, commands in keys.items()])
+        data.append((host, zone, b"".join(encode_snapshot(snapshot)), found))
+    return targets, data
