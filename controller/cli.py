@@ -539,14 +539,14 @@ def save_run(
     """--save: keep the run; a failure is one line and EXIT_OUTPUT (the report stands)."""
     if history is None or not opts.save or RUN.cancelled:
         return code
-    import shlex  # noqa: PLC0415
-
     from controller.store import StoreError  # noqa: PLC0415
+    from controller.store import redacted_command  # noqa: PLC0415
     from controller.store import translated_errors  # noqa: PLC0415
 
     try:
         with translated_errors(history.location, "save the run to"):
-            history.save(result, started=started, command=shlex.join(["sockstat", *argv]),
+            command = redacted_command(["sockstat", *argv])
+            history.save(result, started=started, command=command,
                          shard=_shard_name(opts), known=known)  # fmt: skip
     except StoreError as err:
         logs.get(__name__).error("%s", err)

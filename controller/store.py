@@ -547,6 +547,16 @@ def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
+def redacted_command(argv: Sequence[str]) -> str:
+    """Return the command line to save: database URLs without their passwords."""
+    import shlex  # noqa: PLC0415
+
+    words = [
+        _redacted(w) if w.startswith(("postgresql://", "postgres://")) else w for w in argv
+    ]
+    return shlex.join(words)
+
+
 def _redacted(url: str) -> str:
     """Return the URL without its password, for messages."""
     scheme, sep, rest = url.partition("://")

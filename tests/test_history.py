@@ -597,6 +597,13 @@ def test_shards_save_side_by_side_into_one_postgres(postgres: Postgres) -> None:
     store.close()
 
 
+def test_a_saved_command_line_keeps_no_password() -> None:
+    from controller.store import redacted_command  # noqa: PLC0415
+
+    argv = ["sockstat", "-l", "--save", "postgresql://audit:s3cret@db/sockstat"]
+    assert redacted_command(argv) == "sockstat -l --save postgresql://audit@db/sockstat"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
