@@ -192,11 +192,12 @@ def survey_target(target: Target, survey: Survey) -> list[TargetResult]:
 
 def own_zone_name(snapshot: Snapshot) -> str:
     """Name the zone an agent ran in unasked: illumos says which; elsewhere global."""
+    if not snapshot.platform.startswith(ILLUMOS):
+        return GLOBAL
+    # Only here: controller.zones costs ~25 ms of imports a Linux run never needs.
     from controller.zones import valid_zone_name  # noqa: PLC0415
 
-    if snapshot.platform.startswith(ILLUMOS) and valid_zone_name(snapshot.zone):
-        return snapshot.zone
-    return GLOBAL
+    return snapshot.zone if valid_zone_name(snapshot.zone) else GLOBAL
 
 
 def survey_local(survey: Survey, name: str | None = None) -> FleetResult:

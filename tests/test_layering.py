@@ -75,6 +75,31 @@ def test_shipped_agent_starts_without_slow_modules() -> None:
     assert not snapshot.errors
 
 
+# What an idle local run may not pay for (issue 10.7: start-up within 4x a bare
+# python); the click, SSH and history layers are imported only by runs that use them.
+LOCAL_RUN_SKIPS = (SLOW_TO_IMPORT - {"argparse"}) | {
+    "click", "paramiko", "yaml", "sqlite3", "json",
+}  # fmt: skip
+
+
+def test_local_run_starts_without_slow_modules() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "controller", "-q", "-P", "tcp"],
+        capture_output=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.decode().splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "agent.linux" in imported  # the profile is of the real local run
+    assert not (LOCAL_RUN_SKIPS & imported)
+
+
 ALLOWED = {
     "agent": {"agent", "common", "msgpack"},
     "common": {"common", "msgpack"},

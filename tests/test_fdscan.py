@@ -1,0 +1,105 @@
+"""The /proc/*/fd owner scan and its helper process: same answer however it is split.
+
+No root needed: a process may read its own /proc/self/fd.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from array import array
+from collections.abc import Iterator
+
+import pytest
+
+from agent import fdscan
+from agent import linux
+
+
+def triples(values: array[int]) -> set[tuple[int, int, int]]:
+    it = iter(values)
+    return set(zip(it, it, it))
+
+
+@pytest.fixture
+def pairs() -> Iterator[list[socket.socket]]:
+    """A few hundred sockets of our own, whose inodes the scan must find."""
+    socks = [s for _ in range(150) for s in socket.socketpair()]
+    yield socks
+    for s in socks:
+        s.close()
+
+
+def expected(socks: list[socket.socket]) -> set[tuple[int, int, int]]:
+    return {(os.fstat(s.fileno()).st_ino, os.getpid(), s.fileno()) for s in socks}
+
+
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "spawned"])
+def test_helper_finds_what_an_inprocess_scan_finds(
+    pairs: list[socket.socket], fork: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(linux, "_can_fork", lambda: fork)
+    names = [str(os.getpid())]
+    with linux.HelperScan(names) as helper:
+        started = helper._child is not None or helper._proc is not None
+        denied, found = helper.result()
+    assert started  # the helper really ran: the result is not the fallback's
+    assert denied == 0
+    assert expected(pairs) <= triples(found)
+    here = array("q")
+    fdscan.scan(names, here)
+    # Our own fds differ by the helper's pipe only, which is no socket.
+    assert triples(found) == triples(here)
+
+
+def test_a_failed_helper_is_replaced_by_an_inprocess_scan(
+    pairs: list[socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent = os.getpid()
+    real_scan = fdscan.scan
+
+    def scan_failing_in_child(names: list[str], out: array[int]) -> int:
+        if os.getpid() != parent:
+            msg = "the helper fails"
+            raise OSError(msg)
+        return real_scan(names, out)
+
+    monkeypatch.setattr(linux, "_can_fork", lambda: True)
+    monkeypatch.setattr(fdscan, "scan", scan_failing_in_child)
+    with linux.HelperScan([str(parent)]) as helper:
+        assert helper._child is not None
+        denied, found = helper.result()
+    assert denied == 0
+    assert expected(pairs) <= triples(found)
+
+
+def test_an_uncollected_helper_is_ended_and_reaped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(linux, "_can_fork", lambda: True)
+    with linux.HelperScan([str(os.getpid())]) as helper:
+        assert helper._child is not None
+        pid = helper._child[0]
+    with pytest.raises(ChildProcessError):  # already reaped: no zombie left
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_no_helper_below_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    names = [str(os.getpid())]
+    monkeypatch.setattr(linux, "HELPER_MIN_FDS", 10**9)
+    monkeypatch.setattr(linux, "_can_fork", lambda: True)
+    assert linux.split_by_fd_count(names, linux.HELPER_SHARE) == ([], names)
+
+
+def test_threads_rule_out_forking() -> None:
+    import threading  # noqa: PLC0415
+
+    assert linux._can_fork() is (threading.active_count() == 1)
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        assert not linux._can_fork()
+    finally:
+        stop.set()
+        worker.join()
