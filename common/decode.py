@@ -145,6 +145,13 @@ class StreamDecoder:
         return self._done
 
     def _accept(self, obj: object) -> None:
+        if type(obj) is list and self._header is not None:  # a socket: most records
+            if self._total >= self.limits.max_sockets:
+                msg = f"more than {self.limits.max_sockets} sockets"
+                raise LimitError(msg, limit="sockets")
+            self._sockets.append(socket_from_wire(obj, len(self._sockets), self._shared))
+            self._total += 1
+            return
         if self._header is None:
             self._header = _check_header(obj)
             self._shared.processes = {}  # pids are described anew in each snapshot
@@ -313,7 +320,7 @@ class Shared:
 
     def __init__(self) -> None:
         self.strings: dict[str, str] = {}
-        self.addresses: dict[str, str] = {}
+        self.addresses: dict[str, str] = {}  # only checked ones: the fast path's test
         self.numbers: dict[int, int] = {}  # ports and pids repeat; inodes do not
         self.processes: dict[int, Process] = {}
 
@@ -331,6 +338,111 @@ def socket_from_wire(
     may name a pid described earlier in the snapshot as ``[pid, fd]``; without
     it, only full owners are valid.
     """
+    if shared is not None:
+        found = _common_socket(obj, shared)
+        if found is not None:
+            return found
+    return _checked_socket(obj, index, shared)
+
+
+_SOCKET_LENGTH = len(SOCKET_FIELDS)
+_OWNER_LENGTH = len(OWNER_FIELDS)
+
+
+def _common_socket(obj: list[object], shared: Shared) -> Socket | None:
+    """Check the usual record inline; None sends it to the field-by-field path.
+
+    A million sockets a run pass here (issue #13: ~2 µs instead of ~4): the same
+    checks as _checked_socket, which alone words errors.  Enums, states and
+    addresses are looked up among values already known good; the dicts' keys are
+    all str, so no other type (an int, a list: TypeError) can match one.  Numbers
+    are checked with ``type() is int``, so a bool or a float never passes for one.
+    """
+    if len(obj) != _SOCKET_LENGTH:
+        return None
+    (proto, family, sock_type, state, laddr, lport, raddr, rport) = obj[:8]
+    (path, inode, uid, peer, owners) = obj[8:]
+    try:
+        proto_e = _PROTOS[proto]  # type: ignore[index]
+        family_e = _FAMILIES[family]  # type: ignore[index]
+        sock_type_s = _SOCK_TYPES[sock_type]  # type: ignore[index]
+        state_s = _STATES[state]  # type: ignore[index]
+    except (KeyError, TypeError):
+        return None
+    laddr_s = None if laddr is None else _known_address(laddr, shared)
+    raddr_s = None if raddr is None else _known_address(raddr, shared)
+    if (laddr_s is None and laddr is not None) or (raddr_s is None and raddr is not None):
+        return None
+    intern = shared.numbers.setdefault
+    if lport is not None:
+        if type(lport) is not int or not 0 <= lport <= 0xFFFF:
+            return None
+        lport = intern(lport, lport)
+    if rport is not None:
+        if type(rport) is not int or not 0 <= rport <= 0xFFFF:
+            return None
+        rport = intern(rport, rport)
+    if (
+        (path is not None and type(path) is not str)
+        or (inode is not None and (type(inode) is not int or not 0 <= inode <= U64))
+        or (uid is not None and (type(uid) is not int or not 0 <= uid <= U32))
+        or (peer is not None and (type(peer) is not int or not 0 <= peer <= U64))
+        or type(owners) is not list
+    ):
+        return None
+    processes = shared.processes
+    found = []
+    for owner in owners:
+        if type(owner) is not list:
+            return None
+        if len(owner) == 2:  # [pid, fd] of a pid described earlier
+            pid, fd = owner
+            if type(pid) is not int:  # before the lookup: a list is unhashable
+                return None
+            known = processes.get(pid)
+        elif len(owner) == _OWNER_LENGTH:  # a pid's first description
+            pid, fd, ouid, user, command, args = owner
+            if (
+                (ouid is not None and (type(ouid) is not int or not 0 <= ouid <= U32))
+                or (user is not None and type(user) is not str)
+                or (command is not None and type(command) is not str)
+                or (args is not None and type(args) is not str)
+            ):
+                return None
+            if type(pid) is not int or not 0 < pid <= U32:
+                return None
+            strings = shared.strings.setdefault
+            known = processes[intern(pid, pid)] = (
+                ouid,
+                None if user is None else strings(user, user),
+                None if command is None else strings(command, command),
+                None if args is None else strings(args, args),
+            )
+        else:
+            return None
+        if known is None or type(pid) is not int or type(fd) is not int:
+            return None
+        if not 0 <= fd <= U32:
+            return None
+        found.append(Owner(intern(pid, pid), fd, *known))
+    return Socket(
+        proto_e, family_e, sock_type_s, state_s, laddr_s, lport, raddr_s, rport,
+        path, inode, uid, peer, tuple(found),
+    )  # fmt: skip
+
+
+def _known_address(value: object, shared: Shared) -> str | None:
+    """Return the shared copy of a valid address; None if it is not one."""
+    if type(value) is not str:
+        return None
+    seen = shared.addresses.get(value)
+    if seen is None and 0 < len(value) <= _ADDRESS_MAX and _ADDRESS_CHARS.issuperset(value):
+        seen = shared.addresses[value] = value
+    return seen
+
+
+def _checked_socket(obj: list[object], index: int, shared: Shared | None) -> Socket:
+    """Check one socket field by field, naming the first bad one."""
     if len(obj) != len(SOCKET_FIELDS):
         msg = f"socket {index}: {len(obj)} fields, expected {len(SOCKET_FIELDS)}"
         raise SchemaError(msg)

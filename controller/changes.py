@@ -70,7 +70,11 @@ def identities(sockets: Iterable[Socket]) -> Identities:
     found: Identities = {}
     for sock in sockets:
         proto = sock.proto
-        names = tuple(o.command or NO_COMMAND for o in sock.owners) or (NO_COMMAND,)
+        owners = sock.owners
+        if len(owners) == 1:  # most sockets: no generator
+            names: Tuple[str, ...] = (owners[0].command or NO_COMMAND,)
+        else:
+            names = tuple(o.command or NO_COMMAND for o in owners) or (NO_COMMAND,)
         commands = sets.get(names)
         if commands is None:
             commands = sets[names] = frozenset(names)

@@ -88,6 +88,11 @@ DATA_COLUMNS = "run_id, host, zone, stream, identities"
 TARGET_COLUMNS = (
     "run_id, host, zone, status, error, elapsed, platform, owners_from, sockets"
 )
+# PostgreSQL's types of those columns, in their order, for a binary COPY.
+COPY_TYPES = {
+    "targets": ("int8", "text", "text", "text", "text", "float8", "text", "text", "int4"),
+    "target_data": ("int8", "text", "text", "bytea", "bytea"),
+}
 
 
 class StoreError(FleetError):
@@ -460,10 +465,29 @@ class PostgresStore(Store):
         return int(cursor.fetchone()[0])
 
     def bulk(self, table: str, columns: str, rows: List[Tuple[object, ...]]) -> None:
-        """COPY the rows in: ten times INSERT's speed at a million sockets."""
-        with self.db.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        """COPY the rows in, binary: the text format sends every stream as hex.
+
+        Ten times INSERT's speed at a million sockets, and three times a text COPY's.
+        """
+        statement = f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
+        with self.db.cursor().copy(statement) as copy:
+            copy.set_types(list(COPY_TYPES[table]))
             for row in rows:
                 copy.write_row(row)
+
+    def begin(self) -> None:
+        """Start the transaction; streams compressed with lz4 where the server can.
+
+        The server compresses each stream as it stores it (TOAST): pglz, the
+        default, costs a save more than the COPY itself; lz4 (PostgreSQL 14 and
+        later, built --with-lz4) is several times faster.  Elsewhere pglz stays.
+        """
+        import psycopg  # noqa: PLC0415
+
+        # Before BEGIN, in autocommit: a refusal aborts nothing.
+        with contextlib.suppress(psycopg.Error):
+            self.execute("SET default_toast_compression = 'lz4'")
+        super().begin()
 
     def _serialize_migrations(self) -> None:
         self.execute("SELECT pg_advisory_xact_lock(?, 0)", (self.LOCK_CLASS,))

@@ -22,7 +22,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from common.decode import Limits
+from common.decode import Shared
 from common.decode import StreamDecoder
+from common.decode import _checked_socket
+from common.decode import _common_socket
 from common.decode import socket_from_wire
 from common.errors import FleetError
 from common.errors import SchemaError
@@ -529,3 +532,100 @@ def test_random_text_for_netstat(text: str) -> None:
 @given(netstat_texts)
 def test_mutated_netstat_text(text: str) -> None:
     check_fallback(parse_netstat, text)
+
+
+def exact(record: Socket | Owner) -> tuple[object, ...]:
+    """Fields with their types: ``==`` alone takes True for 1 and 80.0 for 80."""
+    return tuple(
+        tuple(exact(o) for o in value)
+        if isinstance(value, tuple)
+        else (type(value).__name__, value)
+        for value in (getattr(record, f) for f in record.__slots__)
+    )
+
+
+def copied(shared: Shared) -> Shared:
+    twin = Shared()
+    twin.strings = dict(shared.strings)
+    twin.addresses = dict(shared.addresses)
+    twin.numbers = dict(shared.numbers)
+    twin.processes = dict(shared.processes)
+    return twin
+
+
+@SLOW
+@given(st.data(), valid_snapshot())
+def test_the_decoders_fast_path_accepts_exactly_what_the_checks_accept(
+    data: st.DataObject, snapshot: Snapshot
+) -> None:
+    """The inline path (issue #13: a million sockets a run) against field-by-field."""
+    unpacker = msgpack.Unpacker(raw=False)
+    unpacker.feed(encode([snapshot]))
+    records = [o for o in unpacker if isinstance(o, list)]
+    shared = Shared()
+    for index, original in enumerate(records):
+        record = original
+        if data.draw(st.booleans()):
+            owners = record[-1]
+            if owners and isinstance(owners, list) and data.draw(st.booleans()):
+                at = data.draw(st.integers(0, len(owners) - 1))
+                owners[at] = data.draw(hostile_record(owners[at]) | wire_values)
+            else:
+                record = data.draw(hostile_record(record))
+        fast = _common_socket(record, copied(shared))
+        try:
+            checked = _checked_socket(record, index, shared)
+        except SchemaError:
+            assert fast is None
+            return  # the stream ends here
+        if fast is not None:
+            assert exact(fast) == exact(checked)
+
+
+EDGE_VALUES: tuple[object, ...] = (
+    None, True, False, 0, 1, 80, 80.0, -1, 0xFFFF, 0x10000, U32, U32 + 1, U64, U64 + 1,
+    -(2**63), "", "x", "10.0.0.1", "a b", "\x1b[2J", "9" * 65, "tcp", "tcp4", "stream",
+    "LISTEN", [], [1], [1, 2], {}, {"a": 1}, 1.5, math.nan,
+)  # fmt: skip
+
+
+def primed() -> tuple[list[object], Shared]:
+    """A record whose addresses and pid the stream has already seen and checked."""
+    owner = Owner(4242, 7, 0, "root", "sshd", "/usr/sbin/sshd -D")
+    sock = Socket(
+        Proto.TCP, Family.INET, "stream", "ESTABLISHED", "10.0.0.1", 22,
+        "10.0.0.2", 50000, None, 99, 0, None, (owner,),
+    )  # fmt: skip
+    shared = Shared()
+    first = socket_to_wire(sock)
+    _checked_socket(first, 0, shared)
+    again = socket_to_wire(sock)
+    again[-1] = [[4242, 8]]  # later owners of a described pid are [pid, fd]
+    return again, shared
+
+
+def test_the_fast_path_refuses_every_edge_value_the_checks_refuse() -> None:
+    """Each field, each owner field, replaced by each edge value, one at a time."""
+    base, shared = primed()
+    assert _common_socket(base, copied(shared)) is not None  # the fast path is taken
+    variants: list[list[object]] = []
+    for at in range(len(base)):
+        for value in EDGE_VALUES:
+            variants.append([*base[:at], value, *base[at + 1 :]])
+    for short in ([4242, 8], [4243, 8, 0, "u", "c", "a"]):
+        for at in range(len(short)):
+            for value in EDGE_VALUES:
+                owner = [*short[:at], value, *short[at + 1 :]]
+                variants.append([*base[:-1], [owner]])
+    fast_taken = 0
+    for record in variants:
+        fast = _common_socket(record, copied(shared))
+        try:
+            checked = _checked_socket(record, 1, copied(shared))
+        except SchemaError:
+            assert fast is None, record
+            continue
+        if fast is not None:
+            fast_taken += 1
+            assert exact(fast) == exact(checked), record
+    assert fast_taken > 50  # valid variants did take the fast path

@@ -597,6 +597,29 @@ def test_shards_save_side_by_side_into_one_postgres(postgres: Postgres) -> None:
     store.close()
 
 
+def test_postgres_keeps_streams_compressed_with_lz4(postgres: Postgres) -> None:
+    """Binary COPY in, lz4 TOAST (Debian's server has it), the same run back out."""
+    url = postgres.database(f"lz4{uuid.uuid4().hex[:6]}")
+    sockets = [tcp(1024 + i, "svc", 1000 + i % 7) for i in range(3000)]
+    store = open_store(url)
+    try:
+        run_id = save(store, run_of(("h", "global", sockets), ("g", "z", Status.TIMEOUT)))
+        (method,) = store.execute(
+            "SELECT pg_column_compression(stream) FROM target_data WHERE run_id = %s",
+            (run_id,),
+        ).fetchone()
+        loaded = store.load(run_id)
+    finally:
+        store.close()
+    assert method == "lz4"
+    assert [(t.host, t.status) for t in loaded.targets] == [
+        ("g", Status.TIMEOUT), ("h", Status.OK)
+    ]  # fmt: skip
+    snapshot = loaded.targets[1].snapshot
+    assert snapshot is not None
+    assert list(snapshot.sockets) == sockets
+
+
 def test_a_saved_command_line_keeps_no_password() -> None:
     from controller.store import redacted_command  # noqa: PLC0415
 
