@@ -7,10 +7,13 @@ import os
 import shlex
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from threading import Barrier
 
 import pytest
 
+from agent.query import Query
 from controller.hops import ZLOGIN_SCRIPT
 from controller.hops import Become
 from controller.hops import Netns
@@ -19,7 +22,9 @@ from controller.hops import Zlogin
 from controller.hops import fold
 from controller.hops import refusing_hop
 from controller.payload import build_payload
+from controller.request import SurveyRequest
 from controller.status import Status
+from controller.survey import Survey
 from controller.transport import AGENT
 from controller.transport import ENTERED
 
@@ -107,3 +112,25 @@ def test_the_hop_that_never_entered_is_the_one_that_refused() -> None:
     assert refusing_hop(hops, frozenset({"sudo", "zone:web"})) is None
     assert hops[2].entry_status is Status.BECOME_FAILED
     assert hops[1].entry_status is Status.ZONE_ENTRY_FAILED
+
+
+def test_hosts_asking_at_once_share_one_payload() -> None:
+    """Every host's worker asks for the payload after its handshake, all at once.
+
+    Built once (lru_cache alone let 50 hosts build it ~30 times, compiling every
+    module each time): the same object for all, and the build's cache holds it.
+    """
+
+    build_payload.cache_clear()
+    survey = Survey(SurveyRequest(query=Query()))
+    workers = 16
+    start = Barrier(workers)
+
+    def ask(_: int) -> object:
+        start.wait()
+        return survey.payload
+
+    with ThreadPoolExecutor(workers) as pool:
+        payloads = list(pool.map(ask, range(workers)))
+    assert all(p is payloads[0] for p in payloads)
+    assert build_payload.cache_info().misses == 1
