@@ -1,9 +1,9 @@
 """Linux backend: sock_diag dumps (or /proc/net text) plus one /proc/*/fd owner scan.
 
 The owner scan (one readlink per open fd of every process) costs about as much as
-the socket table itself, and Python threads cannot run both at once (the GIL): above
-a few thousand fds most of the scan runs in a forked child on the other core while
-this process drains the netlink dumps.
+the socket table itself: above a few thousand fds most of it runs in a helper
+process on the other core while this process drains the netlink dumps
+(agent/fdhelper.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import pwd
-import signal
 import socket
 import sys
 from array import array
@@ -19,7 +18,9 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
 
+from agent import fdhelper
 from agent import fdscan
+from agent.fdhelper import HELPER_SHARE
 from agent.files import read_file
 from agent.netlink import NETLINK_SOCK_DIAG
 from agent.netlink import DumpParser
@@ -44,20 +45,9 @@ from common.schema import Proto
 from common.schema import Record
 from common.schema import Socket
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
-if TYPE_CHECKING:
-    from subprocess import Popen
-
 PROC = "/proc"
 # Set to force the /proc/net text path, as ss(8) does with PROC_NET_TCP.
 FORCE_PROC_NET_ENV = "SOCKSTAT_PROC_NET"
-# Share of the fd scan given to the helper process: the parent first spends about
-# as long on the netlink dumps as on its own part of the scan.
-HELPER_SHARE = 0.8
-# Below these many open fds the scan takes less than starting a helper: a fork costs
-# ~1 ms, a second interpreter (when forking is unsafe: other threads) ~20 ms.
-HELPER_MIN_FDS = 2_000
-HELPER_MIN_FDS_SPAWNED = 20_000
 NAMESPACE_THREADS = 4
 RECV_BUFFER = 1 << 16  # the kernel hands out at most ~32 KiB per datagram anyway
 
@@ -134,170 +124,6 @@ def read_proc_net(query: Query, net_dir: str = PROC + "/net") -> list[Socket]:
     return records
 
 
-def split_by_fd_count(names: list[str], share: float) -> tuple[list[str], list[str]]:
-    """Split pids into (first, rest) with about ``share`` of the open fds in first.
-
-    ``st_size`` of /proc/<pid>/fd is the number of open fds since Linux 6.2 ("proc:
-    report open files as size in stat() for /proc/pid/fd"); older kernels report 0,
-    and then the pids are split by number instead.
-    """
-    weights = []
-    for name in names:
-        try:
-            weights.append(os.stat(f"{PROC}/{name}/fd").st_size or 1)
-        except OSError:
-            weights.append(1)
-    least = HELPER_MIN_FDS if _can_fork() else HELPER_MIN_FDS_SPAWNED
-    if sum(weights) < least:  # the helper would cost more than it saves
-        return [], list(names)
-    goal = sum(weights) * share
-    first: list[str] = []
-    rest: list[str] = []
-    taken = 0
-    for name, weight in sorted(zip(names, weights), key=lambda nw: -nw[1]):
-        if taken + weight / 2 <= goal:
-            first.append(name)
-            taken += weight
-        else:
-            rest.append(name)
-    return first, rest
-
-
-def _can_fork() -> bool:
-    """Whether a forked child can run Python safely: no other thread holds a lock.
-
-    The agent itself starts threads only after the scan has begun; the controller,
-    running the agent in-process, may be surveying other targets on its threads.
-    """
-    if not hasattr(os, "fork"):
-        return False
-    threading = sys.modules.get("threading")
-    return threading is None or threading.active_count() == 1
-
-
-class HelperScan:
-    """The fd scan of some pids, run by a helper process on another core.
-
-    Python threads cannot scan and parse at once (the GIL); a helper process can.
-    The helper is a forked child when that is safe (it inherits fdscan, ~1 ms),
-    else fdscan's own source in a second interpreter.  It is our own child, ended
-    with us: if it cannot start or fails, its pids are scanned in-process instead.
-    """
-
-    def __init__(self, names: list[str]) -> None:
-        self.names = names
-        self._proc: Popen[bytes] | None = None
-        self._child: tuple[int, int] | None = None  # (pid, read end of its pipe)
-        if not names:
-            return
-        if _can_fork():
-            self._child = _fork_scan(names)
-            return
-        # Read only when needed: getting a module's source imports tokenize (~10 ms).
-        source = _fdscan_source()
-        if source and sys.executable:
-            import subprocess  # noqa: PLC0415 - start-up time matters on small hosts
-
-            try:
-                self._proc = subprocess.Popen(
-                    [sys.executable, "-S", "-I", "-c", source, *names],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                )
-            except OSError:  # no second interpreter: result() scans these pids itself
-                self._proc = None
-
-    def __enter__(self) -> HelperScan:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        """Stop our own helper if its result was never collected (an error path)."""
-        if self._proc is not None and self._proc.returncode is None:
-            self._proc.kill()
-            self._proc.communicate()
-        if self._child is not None:
-            pid, read_end = self._child
-            self._child = None
-            os.close(read_end)
-            _reap(pid, kill=True)
-
-    def result(self) -> tuple[int, array[int]]:
-        """Return (processes denied, flat (inode, pid, fd) triples)."""
-        out: array[int] = array("q")
-        data = None
-        if self._child is not None:
-            pid, read_end = self._child
-            self._child = None
-            with open(read_end, "rb") as pipe:
-                data = pipe.read()
-            data = data if _reap(pid, kill=False) == 0 else None
-        elif self._proc is not None:
-            data, _ = self._proc.communicate()
-            data = data if self._proc.returncode == 0 else None
-        if data is not None and len(data) % 24 == 8:
-            out.frombytes(data)
-            denied = out[0]
-            del out[0]
-            return denied, out
-        out = array("q")  # no helper, or it failed: scan its share here instead
-        return fdscan.scan(self.names, out), out
-
-
-def _fork_scan(names: list[str]) -> tuple[int, int] | None:
-    """Fork a child that scans ``names`` and writes fdscan.main's bytes to a pipe."""
-    read_end, write_end = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(read_end)
-        os.close(write_end)
-        return None
-    if pid:
-        os.close(write_end)
-        return pid, read_end
-    # The child: only syscalls and our own arrays, then _exit (no atexit, no flush of
-    # the parent's buffers).  Ctrl-C and SIGTERM end it at once, as they end us.
-    status = 1
-    try:
-        os.close(read_end)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        out = array("q", [0])
-        out[0] = fdscan.scan(names, out)
-        view = memoryview(out.tobytes())
-        while view:
-            view = view[os.write(write_end, view) :]
-        status = 0
-    finally:
-        os._exit(status)
-
-
-def _reap(pid: int, *, kill: bool) -> int:
-    """Wait for our forked scanner (killing it first if asked); return its exit code."""
-    if kill:
-        try:  # noqa: SIM105 - contextlib would be one more import for every agent
-            os.kill(pid, signal.SIGKILL)  # our own child, never another process
-        except ProcessLookupError:
-            pass
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-        except InterruptedError:
-            continue
-        except ChildProcessError:  # reaped by someone else (a SIGCHLD handler)
-            return 1
-        return os.waitstatus_to_exitcode(status)
-
-
-def _fdscan_source() -> str | None:
-    loader = getattr(fdscan, "__loader__", None)
-    try:
-        return loader.get_source(fdscan.__name__) if loader is not None else None
-    except (ImportError, OSError):
-        return None
-
-
 def merge_scans(scans: Iterable[array[int]]) -> OwnerMap:
     """Build the inode -> [(pid, fd), ...] map from flat scan triples."""
     owners: OwnerMap = {}
@@ -357,18 +183,25 @@ class ProcessInfo:
 def attach_owners(sockets: Iterable[Socket], owners: OwnerMap, info: ProcessInfo) -> None:
     """Set every socket's owners: each (pid, fd) holding it, with user and command."""
     get_holders = owners.get
-    pids = {pid for holders in owners.values() for pid, _ in holders}
-    details = {pid: info.get(pid) for pid in pids}
+    # Only the processes holding a listed socket are read (not every socket
+    # holder's: with -P tcp most hold only unix sockets).
+    details: dict[int, tuple[int | None, str | None, str, str] | None] = {}
     for sock in sockets:
         holders = get_holders(sock.inode) if sock.inode else None
         if holders is None:
             continue
         if len(holders) == 1:  # the common case, without a generator
             pid, fd = holders[0]
-            d = details[pid]
+            try:
+                d = details[pid]
+            except KeyError:
+                d = details[pid] = info.get(pid)
             if d is not None:
                 sock.owners = (Owner(pid, fd, d[0], d[1], d[2], d[3]),)
         else:
+            for pid, _ in holders:
+                if pid not in details:
+                    details[pid] = info.get(pid)
             sock.owners = tuple(
                 Owner(pid, fd, d[0], d[1], d[2], d[3])
                 for pid, fd in holders
@@ -409,9 +242,15 @@ def collect_namespaces(
     namespace; the tables are dumped through a diag socket created inside each.
     """
     results = [NamespaceSockets(ns) for ns in namespaces]
-    names = [name for name in os.listdir(PROC) if name.isdigit()]
-    helper_names, own_names = split_by_fd_count(names, HELPER_SHARE)
-    with HelperScan(helper_names) as helper:
+    names = fdhelper.proc_pids()
+    helper = fdhelper.take_early()
+    if helper is None:
+        helper_names, own_names = fdhelper.split_by_fd_count(names, HELPER_SHARE)
+        helper = fdhelper.HelperScan(helper_names)
+    else:  # started by the sockstat command: the rest, and pids new since, are ours
+        taken = set(helper.names)
+        own_names = [name for name in names if name not in taken]
+    with helper:
         paths = [ns.path for ns in namespaces if ns.path is not None]
         if os.environ.get(FORCE_PROC_NET_ENV):
             paths = []  # every namespace through /proc/<pid>/net

@@ -1,6 +1,6 @@
 """``python -m controller``: the same as the ``sockstat`` command."""
 
-from controller.cli import main
+from controller.launch import main
 
 if __name__ == "__main__":
     main()

@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from array import array
 from collections.abc import Iterator
 
 import pytest
 
+from agent import fdhelper
 from agent import fdscan
 from agent import linux
+from agent.query import Query
+from common.schema import Proto
+from common.schema import Socket
 
 
 def triples(values: array[int]) -> set[tuple[int, int, int]]:
@@ -38,9 +44,9 @@ def expected(socks: list[socket.socket]) -> set[tuple[int, int, int]]:
 def test_helper_finds_what_an_inprocess_scan_finds(
     pairs: list[socket.socket], fork: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(linux, "_can_fork", lambda: fork)
+    monkeypatch.setattr(fdhelper, "_can_fork", lambda: fork)
     names = [str(os.getpid())]
-    with linux.HelperScan(names) as helper:
+    with fdhelper.HelperScan(names) as helper:
         started = helper._child is not None or helper._proc is not None
         denied, found = helper.result()
     assert started  # the helper really ran: the result is not the fallback's
@@ -64,9 +70,9 @@ def test_a_failed_helper_is_replaced_by_an_inprocess_scan(
             raise OSError(msg)
         return real_scan(names, out)
 
-    monkeypatch.setattr(linux, "_can_fork", lambda: True)
+    monkeypatch.setattr(fdhelper, "_can_fork", lambda: True)
     monkeypatch.setattr(fdscan, "scan", scan_failing_in_child)
-    with linux.HelperScan([str(parent)]) as helper:
+    with fdhelper.HelperScan([str(parent)]) as helper:
         assert helper._child is not None
         denied, found = helper.result()
     assert denied == 0
@@ -76,8 +82,8 @@ def test_a_failed_helper_is_replaced_by_an_inprocess_scan(
 def test_an_uncollected_helper_is_ended_and_reaped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(linux, "_can_fork", lambda: True)
-    with linux.HelperScan([str(os.getpid())]) as helper:
+    monkeypatch.setattr(fdhelper, "_can_fork", lambda: True)
+    with fdhelper.HelperScan([str(os.getpid())]) as helper:
         assert helper._child is not None
         pid = helper._child[0]
     with pytest.raises(ChildProcessError):  # already reaped: no zombie left
@@ -86,20 +92,89 @@ def test_an_uncollected_helper_is_ended_and_reaped(
 
 def test_no_helper_below_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
     names = [str(os.getpid())]
-    monkeypatch.setattr(linux, "HELPER_MIN_FDS", 10**9)
-    monkeypatch.setattr(linux, "_can_fork", lambda: True)
-    assert linux.split_by_fd_count(names, linux.HELPER_SHARE) == ([], names)
+    monkeypatch.setattr(fdhelper, "HELPER_MIN_FDS", 10**9)
+    monkeypatch.setattr(fdhelper, "_can_fork", lambda: True)
+    assert fdhelper.split_by_fd_count(names, fdhelper.HELPER_SHARE) == ([], names)
 
 
 def test_threads_rule_out_forking() -> None:
     import threading  # noqa: PLC0415
 
-    assert linux._can_fork() is (threading.active_count() == 1)
+    assert fdhelper._can_fork() is (threading.active_count() == 1)
     stop = threading.Event()
     worker = threading.Thread(target=stop.wait)
     worker.start()
     try:
-        assert not linux._can_fork()
+        assert not fdhelper._can_fork()
     finally:
         stop.set()
         worker.join()
+
+
+# -- the early start by the sockstat command (controller/launch.py) ----------------
+
+
+@pytest.fixture
+def early(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """start_early() that always forks a helper, however few fds this machine has."""
+    monkeypatch.setattr(fdhelper, "HELPER_MIN_FDS", 0)
+    monkeypatch.setattr(fdhelper, "_can_fork", lambda: True)
+    yield
+    fdhelper.discard_early()
+
+
+def owners_of(sockets: list[Socket], socks: list[socket.socket]) -> set[tuple[int, int]]:
+    inodes = {os.fstat(s.fileno()).st_ino for s in socks}
+    return {(o.pid, o.fd or 0) for s in sockets if s.inode in inodes for o in s.owners}
+
+
+def test_an_early_helper_is_what_the_collection_uses(
+    early: None, pairs: list[socket.socket]
+) -> None:
+    fdhelper.start_early()
+    (helper,) = fdhelper._early
+    assert helper._child is not None
+    child = helper._child[0]
+    # A process started after the helper: its pids are the collection's own scan.
+    later = subprocess.Popen(
+        [sys.executable, "-c", LISTENER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert later.stdout is not None
+        path = later.stdout.readline().strip()
+        sockets, _ = linux.list_sockets(Query(frozenset({Proto.UNIX})), print)
+    finally:
+        later.kill()
+        later.wait()
+    assert fdhelper._early == []  # taken, once
+    with pytest.raises(ChildProcessError):  # and reaped
+        os.waitpid(child, os.WNOHANG)
+    assert owners_of(sockets, pairs) == {(os.getpid(), s.fileno()) for s in pairs}
+    (listener,) = [s for s in sockets if s.path == path]
+    assert [o.pid for o in listener.owners] == [later.pid]
+
+
+LISTENER = """
+import os, socket, sys, tempfile
+path = os.path.join(tempfile.mkdtemp(), "s")
+server = socket.socket(socket.AF_UNIX)
+server.bind(path)
+server.listen()
+print(path, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_an_early_helper_nobody_takes_is_ended(early: None) -> None:
+    fdhelper.start_early()
+    (helper,) = fdhelper._early
+    assert helper._child is not None
+    child = helper._child[0]
+    fdhelper.discard_early()
+    assert fdhelper._early == []
+    with pytest.raises(ChildProcessError):  # killed if still scanning, and reaped
+        os.waitpid(child, os.WNOHANG)
+    fdhelper.discard_early()  # a second call finds nothing to end

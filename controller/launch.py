@@ -1,0 +1,97 @@
+"""The ``sockstat`` command: start a local listing's fd scan, then run the CLI.
+
+A local listing's longest step is the /proc/*/fd scan, and it needs nothing of the
+CLI: on Linux, when the command line can only be a listing of this host, the scan's
+helper is forked first (agent/fdhelper.py start_early()) and runs on the other core
+while the CLI imports its modules and parses its flags (~25 ms).  Guessing wrong
+costs a forked scan nobody takes, never a different answer: collect_namespaces()
+takes the helper when there is one, and the helper is ended otherwise.
+
+Only the stdlib here, and nothing before the guess: every import would delay it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False  # typing is not imported at run time: start-up (issue #10)
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+# The flags of a listing of this host (controller/cli.py build_parser()), by how
+# many words they take; tests/test_launch.py holds them to the parser.  Anything
+# else (a TARGET, -i, --help, history, an abbreviation) means no early scan.
+LOCAL_SWITCHES = frozenset("46acHlLnqsuvZ")
+LOCAL_VALUED = frozenset("jPpz")
+LOCAL_LONG_SWITCHES = frozenset({"--check", "--quiet", "--verbose"})
+LOCAL_LONG_VALUED = frozenset(
+    {
+        "--baseline", "--deadline", "--diff", "--format", "--host-jobs", "--jobs",
+        "--lock-timeout", "--max-bytes", "--max-sockets", "--output", "--save",
+        "--timeout",
+    }
+)  # fmt: skip
+
+
+def lists_this_host(argv: list[str]) -> bool:
+    """Whether these arguments can only ask for a listing of this host's sockets."""
+    words = iter(argv)
+    for word in words:
+        if word.startswith("--"):
+            name, equals, _ = word.partition("=")
+            if name in LOCAL_LONG_VALUED:
+                if not equals and next(words, None) is None:
+                    return False
+            elif name not in LOCAL_LONG_SWITCHES or equals:
+                return False
+        elif word.startswith("-") and len(word) > 1:
+            for index, letter in enumerate(word[1:], 2):
+                if letter in LOCAL_VALUED:
+                    if index == len(word) and next(words, None) is None:
+                        return False
+                    break  # the rest of the word is the value
+                if letter not in LOCAL_SWITCHES:
+                    return False
+        else:
+            return False  # a TARGET, the history subcommand, or a lone "-"
+    return True
+
+
+def main() -> None:
+    """Run sockstat (the console script's entry point)."""
+    early = sys.platform.startswith("linux") and lists_this_host(sys.argv[1:])
+    if early:
+        from agent import fdhelper  # noqa: PLC0415 - before the CLI's imports
+
+        fdhelper.start_early()
+    try:
+        from controller.cli import main as run  # noqa: PLC0415
+
+        run()
+        status: str | int | None = 0
+    except SystemExit as done:
+        status = done.code
+    finally:
+        if early:
+            fdhelper.discard_early()  # if nothing took it: our own child, ended
+    leave(status)
+
+
+def leave(status: str | int | None) -> NoReturn:
+    """Exit once what is buffered is written, without the interpreter's teardown.
+
+    The CLI has returned: every file, store and connection is closed, every worker
+    thread joined.  What is left for the teardown is freeing each Socket and Owner
+    one by one (~5 ms at 10,000 sockets) and the imported modules, memory the
+    kernel takes back at once.  A status that is not a number (a message), or an
+    output that cannot be flushed, exits the usual way, which reports it.
+    """
+    if isinstance(status, str):
+        sys.exit(status)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(status)
+    os._exit(status or 0)
