@@ -224,33 +224,56 @@ class InetDumpParser(DumpParser):
         )  # fmt: skip
 
     def feed(self, data: bytes | memoryview) -> None:
-        """Parse whole messages; the common case (one inet reply) takes a fast path."""
+        """Parse whole messages; the common case (one inet reply) takes a fast path.
+
+        The fast path is _message() and _socket() written out in one loop (a third
+        of a local listing's parse time at 10,000 sockets); tests/test_parsers_linux.py
+        holds the two to the same records.
+        """
         offset, size = 0, len(data)
         unpack = NLMSG_INET_DIAG.unpack_from
         append = self.records.append
-        make = self._socket
+        ntop4, ntop6 = self._ntop[socket.AF_INET], self._ntop[socket.AF_INET6]
+        af_inet, inet, inet6 = socket.AF_INET, Family.INET, Family.INET6
+        proto = self.proto
+        tcp = proto is Proto.TCP
+        names = TCP_STATES if tcp else DGRAM_STATES
+        kind = "stream" if tcp else "dgram"
         while offset + NLMSG_INET_DIAG.size <= size:
-            fields = unpack(data, offset)
-            length, kind, flags = fields[0], fields[1], fields[2]
-            if kind not in REPLY_TYPES or flags & NLM_F_DUMP_INTR or length < 88:
+            # nlmsghdr (5 fields) + inet_diag_msg (linux/inet_diag.h).
+            (length, msg_type, flags, _seq, _pid, af, state, _timer, _retrans,
+             sport, dport, src, dst, _if, _cookie, _expires, _rqueue, _wqueue,
+             uid, inode) = unpack(data, offset)  # fmt: skip
+            if msg_type not in REPLY_TYPES or flags & NLM_F_DUMP_INTR or length < 88:
                 break  # DONE, ERROR, short or flagged: the careful path below
             if offset + length > size:
                 msg = f"truncated netlink message at offset {offset} (length {length})"
                 raise DumpError(errno.EPROTO, msg)
-            # nlmsghdr (5 fields) + inet_diag_msg: family is 5, state 6,
-            # sport..dst 9-12, uid 18, inode 19.
+            # Each message names its family: a compat dump holds both.
+            if af == af_inet:
+                family, ntop = inet, ntop4
+            else:
+                family, ntop = inet6, ntop6
+            local = ntop.get(src)
+            if local is None:
+                local = ntop[src] = _inet_ntop(family, src)
+            rport: int | None = ntohs(dport)
+            remote: str | None = None
+            if rport:
+                remote = ntop.get(dst)
+                if remote is None:
+                    remote = ntop[dst] = _inet_ntop(family, dst)
+            else:
+                rport = None  # no peer
+            lport = ntohs(sport)
+            name = "BOUND" if tcp and state == 7 and lport else names.get(state, "UNKNOWN")
+            # TIME_WAIT and request sockets carry inode 0 and uid 0: no owner, no uid.
             append(
-                make(
-                    fields[5],
-                    fields[9],
-                    fields[10],
-                    fields[11],
-                    fields[12],
-                    fields[6],
-                    fields[18],
-                    fields[19],
+                Socket(
+                    proto, family, kind, name, local, lport, remote, rport, None,
+                    inode or None, uid if inode else None, None, (),
                 )
-            )
+            )  # fmt: skip
             offset += (length + 3) & ~3  # NLMSG_ALIGN
         if offset < size:
             super().feed(data[offset:])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import socket
 import struct
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from agent import netlink
+from agent.linux import open_diag_socket
 from agent.netlink import DumpError
 from agent.netlink import InetDumpParser
 from agent.netlink import parse_inet_dump
@@ -98,6 +100,71 @@ def test_proc_net_text(case: str) -> None:
         return
     records = parse_proc_net_inet(data, **kwargs)
     assert inet_view(records) == sorted(expected["sockets"], key=lambda d: d["inode"])
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in cases("diag_") if "unix" not in c] + ["live_tcp", "live_udp"]
+)
+def test_fast_and_careful_inet_paths_make_the_same_records(case: str) -> None:
+    """InetDumpParser.feed's inlined loop against the per-message path it stands for."""
+    if case.startswith("live_"):
+        proto = Proto(case[5:])
+        data, family = live_dump(proto), None if proto is Proto.TCP else Family.INET
+    else:
+        data = (FIXTURES / f"{case}.bin").read_bytes()
+        expected = json.loads((FIXTURES / f"{case}.json").read_text())
+        proto = Proto(expected["proto"])
+        family = Family(expected["family"]) if expected["family"] else None
+    fast = InetDumpParser(proto, family)
+    fast.feed(data)
+    careful = InetDumpParser(proto, family)
+    netlink.DumpParser.feed(careful, data)  # message by message: _message, _socket
+    assert fast.done
+    assert careful.done
+    assert fast.records == careful.records
+    assert len(fast.records) > 0
+
+
+def live_dump(proto: Proto) -> bytes:
+    """This machine's TCP (compat, both families) or UDP (IPv4) dump, with states to see."""
+    kind = socket.SOCK_STREAM if proto is Proto.TCP else socket.SOCK_DGRAM
+    held = []
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        server = socket.socket(family, kind)
+        server.bind((host, 0))
+        held.append(server)
+        if proto is Proto.TCP:
+            server.listen()
+            client = socket.create_connection(server.getsockname()[:2])
+            held += [client, server.accept()[0]]
+            closing = socket.create_connection(server.getsockname()[:2])
+            accepted = server.accept()[0]
+            closing.close()  # the first to close waits in TIME_WAIT: inode 0
+            accepted.close()
+            bound = socket.socket(family, kind)  # bound, never listening: BOUND
+            bound.bind((host, 0))
+            held.append(bound)
+        else:
+            client = socket.socket(family, kind)
+            client.connect(server.getsockname()[:2])
+            held.append(client)
+    if proto is Proto.TCP:
+        request = netlink.build_tcp_compat_request()
+    else:
+        request = netlink.build_inet_request(Proto.UDP, Family.INET)
+    chunks = []
+    try:
+        with open_diag_socket() as nl:
+            nl.send(request)
+            probe = InetDumpParser(proto, None if proto is Proto.TCP else Family.INET)
+            while not probe.done:
+                chunk = nl.recv(1 << 16)
+                chunks.append(chunk)
+                probe.feed(chunk)
+    finally:
+        for sock in held:
+            sock.close()
+    return b"".join(chunks)
 
 
 def split_messages(data: bytes) -> list[bytes]:
