@@ -25,10 +25,8 @@ TYPE_CHECKING = False  # typing is not imported at run time: start-up (issue #10
 if TYPE_CHECKING:
     from typing import IO
     from typing import Dict
-    from typing import Iterator
     from typing import List
     from typing import Optional
-    from typing import Sequence
     from typing import TextIO
     from typing import Tuple
 
@@ -126,11 +124,18 @@ def _owner_cells(
     return user, escape(owner.command), str(owner.pid), args
 
 
-def table_rows(shown: Selection, opts: TableOptions) -> Iterator[Tuple[str, ...]]:
-    """Yield the table's cells: one row per (socket, owner), ``?`` for unknown owners."""
+def table_rows(shown: Selection, opts: TableOptions) -> List[Tuple[str, ...]]:
+    """Return the table's cells: one row per (socket, owner), ``?`` for unknown owners.
+
+    The hot path of a 60,000-row table: a list built in one loop (no generator),
+    IPv4 endpoints formatted inline, owner cells made once per pid.
+    """
     escape = _Escaper()
     peers = UnixPeers()
     unknown = _owner_cells(None, opts, escape)
+    rows: List[Tuple[str, ...]] = []
+    append = rows.append
+    inet = Family.INET
     for target, sockets in shown.by_target():
         snapshot = target.snapshot
         if snapshot is None:  # pragma: no cover - only answered targets have rows
@@ -140,11 +145,11 @@ def table_rows(shown: Selection, opts: TableOptions) -> Iterator[Tuple[str, ...]
             front += (escape(target.host),)
         if opts.zone_column:
             front += (escape(target.zone),)
+        back: Tuple[str, ...] = ()
         cells: Dict[int, Tuple[str, str, str, str]] = {}  # per pid, within one target
         plain = not (front or opts.state)
         for sock in sockets:
-            # The hot path of a 60,000-row table: IPv4 endpoints are formatted inline.
-            if sock.family is Family.INET:
+            if sock.family is inet:
                 port = sock.local_port
                 local = (
                     f"{sock.local_address}:{port}" if port else f"{sock.local_address}:*"
@@ -154,6 +159,8 @@ def table_rows(shown: Selection, opts: TableOptions) -> Iterator[Tuple[str, ...]
             else:
                 local, remote = _addresses(snapshot, sock, peers, escape)
             proto = PROTO_LABELS[sock.proto, sock.family]
+            if not plain:
+                back = (sock.state,) if opts.state else ()
             for owner in sock.owners or (None,):
                 if owner is None:
                     cell = unknown
@@ -163,10 +170,10 @@ def table_rows(shown: Selection, opts: TableOptions) -> Iterator[Tuple[str, ...]
                         found = cells[owner.pid] = _owner_cells(owner, opts, escape)
                     cell = found
                 if plain:
-                    yield (cell[0], cell[1], cell[2], proto, local, remote, cell[3])
+                    append((cell[0], cell[1], cell[2], proto, local, remote, cell[3]))
                 else:
-                    back = (sock.state,) if opts.state else ()
-                    yield (*front, *cell[:3], proto, local, remote, *back, cell[3])
+                    append((*front, *cell[:3], proto, local, remote, *back, cell[3]))
+    return rows
 
 
 def table_header(opts: TableOptions) -> Tuple[str, ...]:
@@ -186,7 +193,7 @@ def table_header(opts: TableOptions) -> Tuple[str, ...]:
 
 def render_table(shown: Selection, out: TextIO, opts: TableOptions) -> int:
     """Write the seed's table with columns sized to fit; return the number of rows."""
-    rows: List[Sequence[str]] = list(table_rows(shown, opts))
+    rows = table_rows(shown, opts)
     header = table_header(opts)
     if not opts.args:
         header += ("",)  # rows always end with the ARGS cell, empty without -a
@@ -203,7 +210,7 @@ def render_table(shown: Selection, out: TextIO, opts: TableOptions) -> int:
     write = out.write
     chunk: List[str] = []
     for row in rows:
-        chunk.append(fmt % tuple(row))
+        chunk.append(fmt % row)
         if len(chunk) >= 4096:
             write("".join(chunk))
             chunk = []
