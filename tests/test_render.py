@@ -6,6 +6,11 @@ import csv
 import io
 import json
 
+import pytest
+
+from agent.linux import list_sockets
+from agent.query import ALL_PROTOCOLS
+from agent.query import Query
 from common.decode import decode_snapshots
 from common.schema import Family
 from common.schema import Owner
@@ -16,6 +21,8 @@ from controller.filters import Filter
 from controller.filters import Selection
 from controller.filters import select
 from controller.render import TableOptions
+from controller.render import _grid_lines
+from controller.render import _plain_lines
 from controller.render import render_csv
 from controller.render import render_json
 from controller.render import render_jsonl
@@ -123,6 +130,52 @@ def test_control_characters_are_escaped_in_the_table() -> None:
 def test_no_rows_is_just_the_header_and_nothing_without_it() -> None:
     assert table(run(("h", "global", ()))).count("\n") == 1
     assert table(run(("h", "global", ())), TableOptions(header=False)) == ""
+
+
+def mixed_result() -> FleetResult:
+    """Every shape of row: families, protocols, unknown and shared owners, escapes."""
+    other = Owner(9, 4, None, None, "worker", "worker --long-option")
+    return run(
+        ("h", "global", (
+            tcp(("0.0.0.0", 22)),
+            tcp(("::", 22), family=Family.INET6, inode=101),
+            tcp(("10.0.0.1", 22), ("10.0.0.200", 51234), state="ESTABLISHED", inode=102,
+                owners=(SSHD, other)),
+            tcp(("127.0.0.1", 0), inode=103, owners=()),
+            tcp(("fe80::1%eth0", 8080), ("fe80::2", 1), family=Family.INET6, inode=104,
+                owners=(EVIL,)),
+            unix("/run/a.sock", 10, None, (SSHD,)),
+            unix(None, 11, 12, (other,)),
+            unix("@abstr\x1bact", 12, 11, ()),
+        )),
+        ("h", "other", (tcp(("0.0.0.0", 80), owners=(other, SSHD)),)),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("header", [True, False])
+@pytest.mark.parametrize("numeric", [True, False])
+@pytest.mark.parametrize(
+    "protocols", [None, frozenset({Proto.UNIX}), frozenset({Proto.UDP})]
+)
+def test_the_plain_tables_fast_path_writes_what_the_grid_writes(
+    header: bool, numeric: bool, protocols: frozenset[Proto] | None
+) -> None:
+    opts = TableOptions(header=header, numeric=numeric)
+    for result in (mixed_result(), run(("h", "global", (tcp(("::1", 9), owners=()),)))):
+        selection = shown(result, protocols=protocols, unix=True)
+        assert _plain_lines(selection, opts) == _grid_lines(selection, opts)
+
+
+def test_the_plain_tables_fast_path_on_this_machines_sockets() -> None:
+    """Real rows: whatever this host has open, in every protocol."""
+    sockets, _ = list_sockets(Query(ALL_PROTOCOLS), lambda _: None)
+    snapshot = Snapshot("h", "global", "linux", "Linux", "0.1", 1.0, 0.1, tuple(sockets))
+    result = FleetResult([TargetResult("h", "global", Status.OK, None, 0.1, snapshot)])
+    selection = shown(result, unix=True)
+    opts = TableOptions()
+    lines = _plain_lines(selection, opts)
+    assert len(lines) > 1
+    assert lines == _grid_lines(selection, opts)
 
 
 def test_json_contract_targets_and_counts() -> None:
