@@ -178,3 +178,14 @@ def test_an_early_helper_nobody_takes_is_ended(early: None) -> None:
     with pytest.raises(ChildProcessError):  # killed if still scanning, and reaped
         os.waitpid(child, os.WNOHANG)
     fdhelper.discard_early()  # a second call finds nothing to end
+
+
+def test_a_head_start_adds_to_the_helpers_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fdhelper, "HELPER_MIN_FDS", 0)
+    names = fdhelper.proc_pids()
+    first, rest = fdhelper.split_by_fd_count(names, 0.0)
+    assert first == []
+    assert sorted(rest) == sorted(names)
+    first, rest = fdhelper.split_by_fd_count(names, 0.0, head_start=10**9)
+    assert sorted(first) == sorted(names)
+    assert rest == []
