@@ -7,8 +7,8 @@ own process.
 
 from __future__ import annotations
 
+import _socket  # not socket.py: see agent/netlink.py
 import os
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -62,7 +62,7 @@ def make_snapshot(
     """
     uname = os.uname()
     return Snapshot(
-        host=socket.gethostname(),
+        host=_socket.gethostname(),
         zone=zone,
         platform=sys.platform,
         kernel=f"{uname.sysname} {uname.release}",

@@ -8,10 +8,10 @@ process on the other core while this process drains the netlink dumps
 
 from __future__ import annotations
 
+import _socket  # not socket.py: see agent/netlink.py
 import errno
 import os
 import pwd
-import socket
 import sys
 from array import array
 from collections.abc import Callable
@@ -52,11 +52,9 @@ NAMESPACE_THREADS = 4
 RECV_BUFFER = 1 << 16  # the kernel hands out at most ~32 KiB per datagram anyway
 
 Warn = Callable[[str], None]
-# socket inode -> [(pid, fd), ...]
-OwnerMap = dict[int, list[tuple[int, int]]]
 
 
-def read_netlink_dump(request: bytes, parser: DumpParser, sock: socket.socket) -> None:
+def read_netlink_dump(request: bytes, parser: DumpParser, sock: _socket.socket) -> None:
     """Send one dump request and feed every reply datagram to the parser."""
     sock.send(request)
     buf = bytearray(RECV_BUFFER)
@@ -68,12 +66,12 @@ def read_netlink_dump(request: bytes, parser: DumpParser, sock: socket.socket) -
         parser.feed(view[:size])
 
 
-def open_diag_socket() -> socket.socket:
+def open_diag_socket() -> _socket.socket:
     """Open a NETLINK_SOCK_DIAG socket in this thread's network namespace."""
-    return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
+    return _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW, NETLINK_SOCK_DIAG)
 
 
-def dump_netlink(query: Query, sock: socket.socket, warn: Warn) -> list[Socket]:
+def dump_netlink(query: Query, sock: _socket.socket, warn: Warn) -> list[Socket]:
     """Dump every requested table through one diag socket."""
     requests: list[tuple[bytes, DumpParser]] = []
     both = query.families >= INET_FAMILIES
@@ -124,21 +122,6 @@ def read_proc_net(query: Query, net_dir: str = PROC + "/net") -> list[Socket]:
     return records
 
 
-def merge_scans(scans: Iterable[array[int]]) -> OwnerMap:
-    """Build the inode -> [(pid, fd), ...] map from flat scan triples."""
-    owners: OwnerMap = {}
-    get = owners.get
-    for triples in scans:
-        values = iter(triples)
-        for inode, pid, fd in zip(values, values, values):
-            holders = get(inode)
-            if holders is None:
-                owners[inode] = [(pid, fd)]
-            else:
-                holders.append((pid, fd))
-    return owners
-
-
 class ProcessInfo:
     """Cached user, command and args per pid, read from /proc/<pid>."""
 
@@ -180,33 +163,31 @@ class ProcessInfo:
             return name
 
 
-def attach_owners(sockets: Iterable[Socket], owners: OwnerMap, info: ProcessInfo) -> None:
-    """Set every socket's owners: each (pid, fd) holding it, with user and command."""
-    get_holders = owners.get
-    # Only the processes holding a listed socket are read (not every socket
-    # holder's: with -P tcp most hold only unix sockets).
+def attach_owners(
+    sockets: Iterable[Socket], scans: Iterable[array[int]], info: ProcessInfo
+) -> None:
+    """Set the sockets' owners from fd scans: each (pid, fd) holding one, in scan order.
+
+    One pass over the scans' flat (inode, pid, fd) triples against the listed
+    sockets by inode (an inode names one socket on the whole host, so one scan
+    serves every namespace); fds of sockets not listed (unix ones under -P tcp)
+    are passed over, and only processes holding a listed socket are read.
+    """
+    by_inode = {sock.inode: sock for sock in sockets if sock.inode}
+    get = by_inode.get
     details: dict[int, tuple[int | None, str | None, str, str] | None] = {}
-    for sock in sockets:
-        holders = get_holders(sock.inode) if sock.inode else None
-        if holders is None:
-            continue
-        if len(holders) == 1:  # the common case, without a generator
-            pid, fd = holders[0]
+    for triples in scans:
+        values = iter(triples)
+        for inode, pid, fd in zip(values, values, values):
+            sock = get(inode)
+            if sock is None:
+                continue
             try:
                 d = details[pid]
             except KeyError:
                 d = details[pid] = info.get(pid)
             if d is not None:
-                sock.owners = (Owner(pid, fd, d[0], d[1], d[2], d[3]),)
-        else:
-            for pid, _ in holders:
-                if pid not in details:
-                    details[pid] = info.get(pid)
-            sock.owners = tuple(
-                Owner(pid, fd, d[0], d[1], d[2], d[3])
-                for pid, fd in holders
-                if (d := details[pid]) is not None
-            )
+                sock.owners += (Owner(pid, fd, d[0], d[1], d[2], d[3]),)
 
 
 class NamespaceSockets(Record):
@@ -268,17 +249,15 @@ def collect_namespaces(
         own: array[int] = array("q")
         denied = fdscan.scan(own_names, own)
         helper_denied, helped = helper.result()
-    owners = merge_scans((own, helped))
-    info = ProcessInfo()
-    for result in results:
-        if result.error is not None:
-            continue
+    answered = [result for result in results if result.error is None]
+    listed = (sock for result in answered for sock in result.sockets)
+    attach_owners(listed, (own, helped), ProcessInfo())
+    for result in answered:
         if denied + helper_denied:
             count = denied + helper_denied
             result.warnings.append(
                 f"cannot read the open files of {count} processes (permission denied)"
             )
-        attach_owners(result.sockets, owners, info)
         # TIME_WAIT and request sockets (inode 0) belong to no process: not counted.
         unowned = sum(1 for s in result.sockets if s.inode and not s.owners)
         if unowned:
@@ -292,7 +271,7 @@ def collect_namespaces(
 def read_namespace(
     query: Query,
     result: NamespaceSockets,
-    entered: dict[str, socket.socket | OSError],
+    entered: dict[str, _socket.socket | OSError],
 ) -> None:
     """Read one namespace's tables into ``result``, through its diag socket if any."""
     ns, warn = result.namespace, result.warnings.append
@@ -300,14 +279,15 @@ def read_namespace(
         result.sockets = read_table(query, warn)
         return
     sock = entered.get(ns.path, OSError(errno.EPERM, "not entered"))
-    if isinstance(sock, socket.socket):
-        with sock:
-            try:
-                result.sockets = dump_netlink(query, sock, warn)
-            except OSError as err:
-                failure: OSError = err
-            else:
-                return
+    if isinstance(sock, _socket.socket):
+        try:
+            result.sockets = dump_netlink(query, sock, warn)
+        except OSError as err:
+            failure: OSError = err
+        else:
+            return
+        finally:
+            sock.close()
     else:
         failure = sock
     if failure.errno == errno.ENOENT and not os.path.exists(ns.path):
@@ -337,8 +317,11 @@ def read_table(query: Query, warn: Warn) -> list[Socket]:
     if os.environ.get(FORCE_PROC_NET_ENV):
         return read_proc_net(query)
     try:
-        with open_diag_socket() as sock:
+        sock = open_diag_socket()
+        try:
             return dump_netlink(query, sock, warn)
+        finally:
+            sock.close()  # a plain _socket.socket: no context manager
     except OSError as err:
         warn(f"sock_diag unavailable ({err}); reading /proc/net instead")
         return read_proc_net(query)

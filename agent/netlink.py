@@ -6,15 +6,18 @@ is host byte order except ports and addresses (network order).
 
 from __future__ import annotations
 
+import _socket
 import errno
 import os
-import socket
 import struct
 
 from common.schema import Family
 from common.schema import Proto
 from common.schema import Socket
 
+# _socket, the C module, not socket.py: that wrapper turns every AF_/SOCK_/MSG_
+# constant into an enum and imports selectors when first imported (~2 ms of a local
+# listing); the agent needs no more than its functions, constants and plain sockets.
 NETLINK_SOCK_DIAG = 4  # linux/netlink.h; not exported by Python's socket module
 SOCK_DIAG_BY_FAMILY = 20  # linux/sock_diag.h
 # The legacy request (struct inet_diag_req, linux/inet_diag.h) for TCP.  The kernel
@@ -71,9 +74,9 @@ DGRAM_STATES = {1: "ESTABLISHED", 7: "UNCONN"}
 UNIX_STATES = {1: "ESTABLISHED", 2: "CONNECTING", 7: "UNCONN", 10: "LISTEN"}
 UNIX_TYPES = {1: "stream", 2: "dgram", 5: "seqpacket"}  # SOCK_* in linux/net.h
 
-ntohs = socket.ntohs
-_IPPROTO = {Proto.TCP: socket.IPPROTO_TCP, Proto.UDP: socket.IPPROTO_UDP}
-_AF = {Family.INET: socket.AF_INET, Family.INET6: socket.AF_INET6}
+ntohs = _socket.ntohs
+_IPPROTO = {Proto.TCP: _socket.IPPROTO_TCP, Proto.UDP: _socket.IPPROTO_UDP}
+_AF = {Family.INET: _socket.AF_INET, Family.INET6: _socket.AF_INET6}
 
 
 class DumpError(OSError):
@@ -94,7 +97,7 @@ def build_inet_request(proto: Proto, family: Family, seq: int = 1) -> bytes:
 def build_tcp_compat_request(seq: int = 1) -> bytes:
     """Return a legacy TCPDIAG_GETSOCK dump of every TCP socket, IPv4 and IPv6."""
     body = INET_DIAG_REQ_COMPAT.pack(
-        socket.AF_INET, 0, 0, 0, 0, 0, b"", b"", 0, b"\xff" * 8, ALL_STATES, 0
+        _socket.AF_INET, 0, 0, 0, 0, 0, b"", b"", 0, b"\xff" * 8, ALL_STATES, 0
     )
     head = NLMSGHDR.pack(
         NLMSGHDR.size + len(body), TCPDIAG_GETSOCK, NLM_F_REQUEST | NLM_F_DUMP, seq, 0
@@ -105,7 +108,7 @@ def build_tcp_compat_request(seq: int = 1) -> bytes:
 def build_unix_request(seq: int = 1) -> bytes:
     """Return a dump request for every unix socket with name, peer and uid."""
     show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_UID
-    body = UNIX_DIAG_REQ.pack(socket.AF_UNIX, 0, 0, ALL_STATES, 0, show, b"\xff" * 8)
+    body = UNIX_DIAG_REQ.pack(_socket.AF_UNIX, 0, 0, ALL_STATES, 0, show, b"\xff" * 8)
     head = NLMSGHDR.pack(
         NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0
     )
@@ -131,7 +134,10 @@ class DumpParser:
         # sixteen zero bytes in inet_diag_sockid (and 127.0.0.1 those of 7f00:1::),
         # so a cache keyed by the bytes alone names one family's address with the
         # other's (issue #9).
-        self._ntop: dict[int, dict[bytes, str]] = {socket.AF_INET: {}, socket.AF_INET6: {}}
+        self._ntop: dict[int, dict[bytes, str]] = {
+            _socket.AF_INET: {},
+            _socket.AF_INET6: {},
+        }
 
     def feed(self, data: bytes | memoryview) -> None:
         """Parse one or more whole netlink messages."""
@@ -195,8 +201,8 @@ class InetDumpParser(DumpParser):
         inode: int,
     ) -> Socket:
         # Each message names its family: a compat dump holds both (see above).
-        family = Family.INET if af == socket.AF_INET else Family.INET6
-        ntop = self._ntop[socket.AF_INET if family is Family.INET else socket.AF_INET6]
+        family = Family.INET if af == _socket.AF_INET else Family.INET6
+        ntop = self._ntop[_socket.AF_INET if family is Family.INET else _socket.AF_INET6]
         local = ntop.get(src)
         if local is None:
             local = ntop[src] = _inet_ntop(family, src)
@@ -233,8 +239,8 @@ class InetDumpParser(DumpParser):
         offset, size = 0, len(data)
         unpack = NLMSG_INET_DIAG.unpack_from
         append = self.records.append
-        ntop4, ntop6 = self._ntop[socket.AF_INET], self._ntop[socket.AF_INET6]
-        af_inet, inet, inet6 = socket.AF_INET, Family.INET, Family.INET6
+        ntop4, ntop6 = self._ntop[_socket.AF_INET], self._ntop[_socket.AF_INET6]
+        af_inet, inet, inet6 = _socket.AF_INET, Family.INET, Family.INET6
         proto = self.proto
         tcp = proto is Proto.TCP
         names = TCP_STATES if tcp else DGRAM_STATES
@@ -332,8 +338,8 @@ def decode_unix_name(raw: bytes) -> str | None:
 
 def _inet_ntop(family: Family, raw: bytes) -> str:
     if family is Family.INET:
-        return socket.inet_ntop(socket.AF_INET, raw[:4])
-    return socket.inet_ntop(socket.AF_INET6, raw)
+        return _socket.inet_ntop(_socket.AF_INET, raw[:4])
+    return _socket.inet_ntop(_socket.AF_INET6, raw)
 
 
 def parse_inet_dump(

@@ -8,8 +8,8 @@ changes namespace; the agent's own threads never leave theirs.
 
 from __future__ import annotations
 
+import _socket  # not socket.py: see agent/netlink.py
 import os
-import socket
 from collections.abc import Callable
 from collections.abc import Sequence
 
@@ -146,14 +146,14 @@ def _libc_setns() -> Callable[[int, int], None]:
 
 
 def open_sockets_in(
-    paths: Sequence[str], factory: Callable[[], socket.socket]
-) -> dict[str, socket.socket | OSError]:
+    paths: Sequence[str], factory: Callable[[], _socket.socket]
+) -> dict[str, _socket.socket | OSError]:
     """Create one socket inside each namespace path, from a short-lived thread.
 
     Returns a socket, or the OSError that prevented it (EPERM without
     CAP_SYS_ADMIN, ENOENT when the namespace is gone), per path.
     """
-    results: dict[str, socket.socket | OSError] = {}
+    results: dict[str, _socket.socket | OSError] = {}
 
     def work() -> None:
         try:

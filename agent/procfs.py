@@ -6,7 +6,7 @@ net/ipv4/tcp_ipv4.c, unix_seq_show() in net/unix/af_unix.c, proc(5).
 
 from __future__ import annotations
 
-import socket
+import _socket  # not socket.py: see agent/netlink.py
 
 from agent.netlink import DGRAM_STATES
 from agent.netlink import TCP_STATES
@@ -38,11 +38,11 @@ def decode_address(text: str, family: Family, byteorder: str) -> str:
         if len(raw) != 4:
             msg = f"bad IPv4 address {text!r}"
             raise ValueError(msg)
-        return socket.inet_ntop(socket.AF_INET, raw)
+        return _socket.inet_ntop(_socket.AF_INET, raw)
     if len(raw) != 16:
         msg = f"bad IPv6 address {text!r}"
         raise ValueError(msg)
-    return socket.inet_ntop(socket.AF_INET6, raw)
+    return _socket.inet_ntop(_socket.AF_INET6, raw)
 
 
 def parse_proc_net_inet(

@@ -10,8 +10,8 @@ through zlogin, locally or over SSH alike.
 
 from __future__ import annotations
 
+import _socket  # not socket.py: see agent/netlink.py
 import os
-import socket
 import sys
 import threading
 import time
@@ -208,7 +208,7 @@ def own_zone_name(snapshot: Snapshot) -> str:
 
 def survey_local(survey: Survey, name: str | None = None) -> FleetResult:
     """Survey this host: its zone in this process, its zones as the request asks."""
-    name = name or socket.gethostname()
+    name = name or _socket.gethostname()
     host = Host(
         name,
         agent=InProcessRunner(name),

@@ -79,6 +79,7 @@ def test_shipped_agent_starts_without_slow_modules() -> None:
 # python); the click, SSH and history layers are imported only by runs that use them.
 LOCAL_RUN_SKIPS = (SLOW_TO_IMPORT - {"argparse"}) | {
     "click", "paramiko", "yaml", "sqlite3", "json",
+    "socket", "selectors",  # the agent uses _socket (agent/netlink.py)
 }  # fmt: skip
 
 

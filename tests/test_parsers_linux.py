@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import socket
@@ -154,7 +155,7 @@ def live_dump(proto: Proto) -> bytes:
         request = netlink.build_inet_request(Proto.UDP, Family.INET)
     chunks = []
     try:
-        with open_diag_socket() as nl:
+        with contextlib.closing(open_diag_socket()) as nl:
             nl.send(request)
             probe = InetDumpParser(proto, None if proto is Proto.TCP else Family.INET)
             while not probe.done:
