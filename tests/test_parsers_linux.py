@@ -107,7 +107,7 @@ def test_proc_net_text(case: str) -> None:
     "case", [c for c in cases("diag_") if "unix" not in c] + ["live_tcp", "live_udp"]
 )
 def test_fast_and_careful_inet_paths_make_the_same_records(case: str) -> None:
-    """InetDumpParser.feed's inlined loop against the per-message path it stands for."""
+    """Replies met by the careful path (after a flagged one) make the same records."""
     if case.startswith("live_"):
         proto = Proto(case[5:])
         data, family = live_dump(proto), None if proto is Proto.TCP else Family.INET
@@ -119,7 +119,7 @@ def test_fast_and_careful_inet_paths_make_the_same_records(case: str) -> None:
     fast = InetDumpParser(proto, family)
     fast.feed(data)
     careful = InetDumpParser(proto, family)
-    netlink.DumpParser.feed(careful, data)  # message by message: _message, _socket
+    netlink.DumpParser.feed(careful, data)  # message by message, through _message
     assert fast.done
     assert careful.done
     assert fast.records == careful.records
