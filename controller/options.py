@@ -7,7 +7,6 @@ error ("sockstat: argument -P: unknown protocol 'sctp'; ...").
 
 from __future__ import annotations
 
-import math
 from argparse import ArgumentTypeError
 
 from common.schema import Proto
@@ -70,6 +69,8 @@ def byte_size(value: str) -> int:
 
 def seconds(value: str) -> float:
     """Parse a finite number of seconds, at least 0.1 (not nan, not inf)."""
+    import math  # noqa: PLC0415 - only when a time is given: start-up (issue #10)
+
     try:
         number = float(value)
     except ValueError:
