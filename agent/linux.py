@@ -187,7 +187,9 @@ def attach_owners(
             except KeyError:
                 d = details[pid] = info.get(pid)
             if d is not None:
-                sock.owners += (Owner(pid, fd, d[0], d[1], d[2], d[3]),)
+                owner = Owner(pid, fd, d[0], d[1], d[2], d[3])
+                held = sock.owners
+                sock.owners = (*held, owner) if held else (owner,)
 
 
 class NamespaceSockets(Record):
@@ -250,7 +252,7 @@ def collect_namespaces(
         denied = fdscan.scan(own_names, own)
         helper_denied, helped = helper.result()
     answered = [result for result in results if result.error is None]
-    listed = (sock for result in answered for sock in result.sockets)
+    listed = [sock for result in answered for sock in result.sockets]
     attach_owners(listed, (own, helped), ProcessInfo())
     for result in answered:
         if denied + helper_denied:
@@ -259,7 +261,7 @@ def collect_namespaces(
                 f"cannot read the open files of {count} processes (permission denied)"
             )
         # TIME_WAIT and request sockets (inode 0) belong to no process: not counted.
-        unowned = sum(1 for s in result.sockets if s.inode and not s.owners)
+        unowned = len([s for s in result.sockets if s.inode and not s.owners])
         if unowned:
             result.warnings.append(
                 f"{unowned} sockets have no visible owner "
