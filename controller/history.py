@@ -133,10 +133,10 @@ def resolve_run(store: Store, text: str, now: float) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``sockstat history`` parser (usage errors raise, as the main one's)."""
-    from controller.cli import FORMATS  # noqa: PLC0415
-    from controller.cli import Parser  # noqa: PLC0415
-    from controller.cli import add_filter_flags  # noqa: PLC0415
-    from controller.cli import help_formatter  # noqa: PLC0415
+    from controller.flags import FORMATS  # noqa: PLC0415
+    from controller.parser import Parser  # noqa: PLC0415
+    from controller.parser import add_filter_flags  # noqa: PLC0415
+    from controller.parser import help_formatter  # noqa: PLC0415
 
     parser = Parser(prog="sockstat history", formatter_class=help_formatter,
                     description="Read and prune the runs --save DB kept.")  # fmt: skip
@@ -172,8 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_history(argv: Sequence[str]) -> int:
     """``sockstat history ACTION DB ...``: return the exit status."""
-    from controller.cli import UsageError  # noqa: PLC0415
     from controller.cli import write_output  # noqa: PLC0415
+    from controller.flags import UsageError  # noqa: PLC0415
     from controller.results import EXIT_CHANGES  # noqa: PLC0415
     from controller.results import EXIT_OK  # noqa: PLC0415
     from controller.results import EXIT_OUTPUT  # noqa: PLC0415

@@ -7,7 +7,8 @@ while the CLI imports its modules and parses its flags (~25 ms).  Guessing wrong
 costs a forked scan nobody takes, never a different answer: collect_namespaces()
 takes the helper when there is one, and the helper is ended otherwise.
 
-Only the stdlib here, and nothing before the guess: every import would delay it.
+Only the stdlib and controller/flags.py's table here, nothing more before the guess:
+every import would delay it.
 """
 
 from __future__ import annotations
@@ -15,47 +16,11 @@ from __future__ import annotations
 import os
 import sys
 
+from controller.flags import lists_this_host
+
 TYPE_CHECKING = False  # typing is not imported at run time: start-up (issue #10)
 if TYPE_CHECKING:
     from typing import NoReturn
-
-# The flags of a listing of this host (controller/cli.py build_parser()), by how
-# many words they take; tests/test_launch.py holds them to the parser.  Anything
-# else (a TARGET, -i, --help, history, an abbreviation) means no early scan.
-LOCAL_SWITCHES = frozenset("46acHlLnqsuvZ")
-LOCAL_VALUED = frozenset("jPpz")
-LOCAL_LONG_SWITCHES = frozenset({"--check", "--quiet", "--verbose"})
-LOCAL_LONG_VALUED = frozenset(
-    {
-        "--baseline", "--deadline", "--diff", "--format", "--host-jobs", "--jobs",
-        "--lock-timeout", "--max-bytes", "--max-sockets", "--output", "--save",
-        "--timeout",
-    }
-)  # fmt: skip
-
-
-def lists_this_host(argv: list[str]) -> bool:
-    """Whether these arguments can only ask for a listing of this host's sockets."""
-    words = iter(argv)
-    for word in words:
-        if word.startswith("--"):
-            name, equals, _ = word.partition("=")
-            if name in LOCAL_LONG_VALUED:
-                if not equals and next(words, None) is None:
-                    return False
-            elif name not in LOCAL_LONG_SWITCHES or equals:
-                return False
-        elif word.startswith("-") and len(word) > 1:
-            for index, letter in enumerate(word[1:], 2):
-                if letter in LOCAL_VALUED:
-                    if index == len(word) and next(words, None) is None:
-                        return False
-                    break  # the rest of the word is the value
-                if letter not in LOCAL_SWITCHES:
-                    return False
-        else:
-            return False  # a TARGET, the history subcommand, or a lone "-"
-    return True
 
 
 def main() -> None:

@@ -2,12 +2,11 @@
 
 Each takes the text after the flag and returns the value, or raises
 argparse.ArgumentTypeError with a message that becomes the one line of a usage
-error ("sockstat: argument -P: unknown protocol 'sctp'; ...").
+error ("sockstat: argument -P: unknown protocol 'sctp'; ...").  argparse is imported
+only then: a plain listing is parsed without it (controller/flags.py).
 """
 
 from __future__ import annotations
-
-from argparse import ArgumentTypeError
 
 from common.schema import Proto
 
@@ -22,17 +21,24 @@ MAX_JOBS = 1024
 SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
+def _refused(message: str) -> Exception:
+    """Return argparse.ArgumentTypeError(message), whose text argparse shows as is."""
+    from argparse import ArgumentTypeError  # noqa: PLC0415 - a bad value only
+
+    return ArgumentTypeError(message)
+
+
 def protocol_list(value: str) -> FrozenSet[Proto]:
     """Parse a comma list of protocols: ``tcp,udp,unix``."""
     names = ", ".join(PROTOCOL_NAMES)
     words = [w.strip().lower() for w in value.split(",") if w.strip()]
     if not words:
         msg = f"empty protocol list; expected some of: {names}"
-        raise ArgumentTypeError(msg)
+        raise _refused(msg)
     for word in words:
         if word not in PROTOCOL_NAMES:
             msg = f"unknown protocol {word!r}; expected one of: {names}"
-            raise ArgumentTypeError(msg)
+            raise _refused(msg)
     return frozenset(Proto(w) for w in words)
 
 
@@ -52,7 +58,7 @@ def port_list(value: str) -> FrozenSet[int]:
                 f"bad port {word!r}; expected numbers 1-{MAX_PORT} "
                 "or ranges like 8000-8100, separated by commas"
             )
-            raise ArgumentTypeError(msg)
+            raise _refused(msg)
         ports.update(range(low, high + 1))
     return frozenset(ports)
 
@@ -63,7 +69,7 @@ def byte_size(value: str) -> int:
     number, unit = text.rstrip("KMG"), text[len(text.rstrip("KMG")) :]
     if not number.isdigit() or unit not in SIZE_UNITS or int(number) == 0:
         msg = f"bad size {value!r}; expected a number like 64M, 512K or 1G"
-        raise ArgumentTypeError(msg)
+        raise _refused(msg)
     return int(number) * SIZE_UNITS[unit]
 
 
@@ -77,7 +83,7 @@ def seconds(value: str) -> float:
         number = math.nan
     if not math.isfinite(number) or number < MIN_SECONDS:
         msg = f"bad time {value!r}; expected a number of seconds >= {MIN_SECONDS}"
-        raise ArgumentTypeError(msg)
+        raise _refused(msg)
     return number
 
 
@@ -85,7 +91,7 @@ def count(value: str, *, top: int = MAX_JOBS) -> int:
     """Parse a whole number from 1 to ``top``."""
     if not value.strip().isdigit() or not 1 <= int(value) <= top:
         msg = f"bad number {value!r}; expected 1-{top}"
-        raise ArgumentTypeError(msg)
+        raise _refused(msg)
     return int(value)
 
 
@@ -93,5 +99,5 @@ def positive(value: str) -> int:
     """Parse a whole number of at least 1 (no upper bound)."""
     if not value.strip().isdigit() or int(value) < 1:
         msg = f"bad number {value!r}; expected 1 or more"
-        raise ArgumentTypeError(msg)
+        raise _refused(msg)
     return int(value)

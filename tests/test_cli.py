@@ -21,10 +21,10 @@ from common.schema import Owner
 from common.schema import Proto
 from common.schema import Snapshot
 from common.schema import Socket
-from controller.cli import UsageError
 from controller.cli import run
 from controller.filters import Filter
 from controller.filters import select
+from controller.flags import UsageError
 from controller.render import render_csv
 from controller.results import FleetResult
 from controller.results import TargetResult

@@ -17,9 +17,9 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from controller import launch
-from controller.cli import UsageError
-from controller.cli import build_parser
+from controller import flags
+from controller.flags import UsageError
+from controller.parser import build_parser
 from tests.conftest import ROOT
 
 # Flags that mean another host, another command, or no listing at all.
@@ -39,10 +39,10 @@ def parser_options() -> dict[str, bool]:
 
 
 def guessed_options() -> dict[str, bool]:
-    short = {f"-{c}": False for c in launch.LOCAL_SWITCHES}
-    short |= {f"-{c}": True for c in launch.LOCAL_VALUED}
-    long = dict.fromkeys(launch.LOCAL_LONG_SWITCHES, False)
-    long |= dict.fromkeys(launch.LOCAL_LONG_VALUED, True)
+    short = {f"-{c}": False for c in flags.LOCAL_SWITCHES}
+    short |= {f"-{c}": True for c in flags.LOCAL_VALUED}
+    long = dict.fromkeys(flags.LOCAL_LONG_SWITCHES, False)
+    long |= dict.fromkeys(flags.LOCAL_LONG_VALUED, True)
     return short | long
 
 
@@ -81,7 +81,7 @@ def test_every_flag_of_the_parser_is_placed() -> None:
     ],
 )
 def test_the_guess(argv: list[str], local: bool) -> None:
-    assert launch.lists_this_host(argv) is local
+    assert flags.lists_this_host(argv) is local
 
 
 OTHER_WORDS = {"tcp", "web1", "history", "-lc", "-Ptcp", "--format=json", "5", "-", "--",
@@ -93,7 +93,7 @@ WORDS = st.sampled_from(sorted(set(parser_options()) | OTHER_WORDS))
 @given(st.lists(WORDS, max_size=6))
 def test_a_guessed_listing_is_one_for_argparse(argv: list[str]) -> None:
     """Whenever the launcher guesses "listing of this host", argparse agrees or refuses."""
-    if not launch.lists_this_host(argv):
+    if not flags.lists_this_host(argv):
         return
     try:
         opts = build_parser().parse_intermixed_args(argv)
@@ -105,6 +105,82 @@ def test_a_guessed_listing_is_one_for_argparse(argv: list[str]) -> None:
     assert not opts.help
     assert not opts.version
     assert not opts.list_targets
+
+
+# Values, good and bad, for the flags that take one.
+VALUES = ["tcp", "tcp,udp,unix", "sctp", "", "22", "80,8000-8100", "99999", "web*",
+          "json", "xml", "0", "8", "2000", "1.5", "nan", "64M", "7d", "-1", "=tcp",
+          "a.db"]  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(WORDS | st.sampled_from(VALUES), max_size=6))
+def test_a_listing_parsed_without_argparse_is_what_argparse_reads(argv: list[str]) -> None:
+    """parse_listing() answers None, or exactly argparse's namespace for the same words."""
+    quick = flags.parse_listing(argv)
+    if quick is None:
+        return
+    judged = build_parser().parse_intermixed_args(argv)  # must not refuse them either
+    assert vars(quick) == vars(judged)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["-q", "-P", "tcp"],
+        ["-lc4"],
+        ["-Ptcp,udp", "-p80"],
+        ["-lP", "tcp"],
+        ["--format=json", "--timeout", "5"],
+        ["-Z", "-z", "web*", "-z", "db", "-s"],
+        ["-vvq", "--quiet", "--verbose"],
+        ["--max-bytes", "64M", "--max-sockets", "10"],
+        ["--save", "a.db", "--diff=a.db", "--baseline", "7d", "--lock-timeout=2.5"],
+        ["-j", "4", "--host-jobs", "16", "--deadline", "60", "--output", "out.txt"],
+        ["-P", "tcp", "-P", "udp", "--format", "csv", "--format", "table"],
+        ["--check"],
+    ],
+)
+def test_plain_listings_are_read_without_argparse(argv: list[str]) -> None:
+    quick = flags.parse_listing(argv)
+    assert quick is not None
+    assert vars(quick) == vars(build_parser().parse_intermixed_args(argv))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["web1"],
+        ["-i", "hosts"],
+        ["--help"],
+        ["-h"],
+        ["--version"],
+        ["--form", "json"],
+        ["-P", "sctp"],
+        ["-P=tcp"],
+        ["-P", "-l"],
+        ["--format", "xml"],
+        ["--timeout", "nan"],
+        ["--check=1"],
+        ["-j", "0"],
+        ["-z"],
+        ["history", "list", "a.db"],
+        ["--"],
+        ["-"],
+    ],
+)
+def test_the_rest_is_left_to_argparse(argv: list[str]) -> None:
+    assert flags.parse_listing(argv) is None
+
+
+def test_a_plain_listing_does_not_import_argparse() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from controller.cli import run; "
+         "run(['-q', '-H', '-P', 'tcp']); print('argparse' in sys.modules)"],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )  # fmt: skip
+    assert done.stdout.splitlines()[-1] == "False"
 
 
 WATCH = """
