@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from argparse import Namespace
     from typing import Callable
     from typing import Dict
+    from typing import Iterator
     from typing import List
     from typing import Optional
+    from typing import Tuple
 
 
 class UsageError(FleetError):
@@ -39,46 +41,22 @@ LOCK_TIMEOUT = 60.0  # --lock-timeout, seconds to wait for another run's history
 SWITCHES = {
     "4": "inet4", "6": "inet6", "a": "show_args", "c": "connected", "l": "listening",
     "L": "hide_loopback", "u": "unix", "s": "show_state", "n": "numeric",
-    "H": "no_header", "Z": "all_zones",
+    "H": "no_header", "Z": "all_zones", "v": "verbose", "q": "quiet",
 }  # fmt: skip
-COUNTERS = {"v": "verbose", "q": "quiet"}
 VALUED = {"P": "protocols", "p": "ports", "z": "zone_patterns", "j": "jobs"}
-LONG_SWITCHES = {"--check": "check"}
-LONG_COUNTERS = {"--verbose": "verbose", "--quiet": "quiet"}
+LONG_SWITCHES = {"--check": "check", "--verbose": "verbose", "--quiet": "quiet"}
 LONG_VALUED = {
     "--format": "output_format", "--jobs": "jobs", "--host-jobs": "host_jobs",
     "--timeout": "timeout", "--deadline": "deadline", "--max-sockets": "max_sockets",
     "--max-bytes": "max_bytes", "--save": "save", "--diff": "diff",
     "--baseline": "baseline", "--lock-timeout": "lock_timeout", "--output": "output",
 }  # fmt: skip
-LOCAL_SWITCHES = frozenset(SWITCHES) | frozenset(COUNTERS)
-LOCAL_VALUED = frozenset(VALUED)
-LOCAL_LONG_SWITCHES = frozenset(LONG_SWITCHES) | frozenset(LONG_COUNTERS)
-LOCAL_LONG_VALUED = frozenset(LONG_VALUED)
+COUNTED = frozenset({"verbose", "quiet"})  # argparse's "count" action: -vv is 2
 
 
 def lists_this_host(argv: List[str]) -> bool:
     """Whether these arguments can only ask for a listing of this host's sockets."""
-    words = iter(argv)
-    for word in words:
-        if word.startswith("--"):
-            name, equals, _ = word.partition("=")
-            if name in LOCAL_LONG_VALUED:
-                if not equals and next(words, None) is None:
-                    return False
-            elif name not in LOCAL_LONG_SWITCHES or equals:
-                return False
-        elif word.startswith("-") and len(word) > 1:
-            for index, letter in enumerate(word[1:], 2):
-                if letter in LOCAL_VALUED:
-                    if index == len(word) and next(words, None) is None:
-                        return False
-                    break  # the rest of the word is the value
-                if letter not in LOCAL_SWITCHES:
-                    return False
-        else:
-            return False  # a TARGET, the history subcommand, or a lone "-"
-    return True
+    return all(flag is not None for flag in _flags(argv))
 
 
 def parse_listing(argv: List[str]) -> Optional[Namespace]:
@@ -88,40 +66,62 @@ def parse_listing(argv: List[str]) -> Optional[Namespace]:
     parse_intermixed_args() returns for the same words.
     """
     values = _defaults()
+    for flag in _flags(argv):
+        if flag is None:
+            return None
+        dest, value = flag
+        if value is not None:
+            if not _store(values, dest, value):
+                return None
+        elif dest in COUNTED:
+            count = values[dest]
+            assert isinstance(count, int)  # noqa: S101 - its default is 0
+            values[dest] = count + 1
+        else:
+            values[dest] = True
+    from types import SimpleNamespace  # noqa: PLC0415 - types is loaded at start-up
+
+    return SimpleNamespace(**values)  # type: ignore[return-value]
+
+
+def _flags(argv: List[str]) -> Iterator[Optional[Tuple[str, Optional[str]]]]:
+    """Yield (destination, value or None) per flag, and None at a word of no listing.
+
+    A separate word that starts with "-" is, to argparse, a flag and not a value
+    (this parser has -4 and -6, so even "-5" is): None there.  So is a short flag
+    with "=", which argparse reads its own ways.
+    """
     words = iter(argv)
     for word in words:
         if word.startswith("--"):
             name, equals, attached = word.partition("=")
             if name in LONG_VALUED:
                 value = attached if equals else next(words, None)
-                if value is None or not _store(values, LONG_VALUED[name], value, equals):
-                    return None
-            elif equals:
-                return None  # a switch given a value: argparse's error
-            elif name in LONG_SWITCHES:
-                values[LONG_SWITCHES[name]] = True
-            elif name in LONG_COUNTERS:
-                _bump(values, LONG_COUNTERS[name])
+                if value is None or (not equals and value.startswith("-")):
+                    yield None
+                    return
+                yield LONG_VALUED[name], value
+            elif name in LONG_SWITCHES and not equals:
+                yield LONG_SWITCHES[name], None
             else:
-                return None
+                yield None
+                return
         elif word.startswith("-") and len(word) > 1 and "=" not in word:
             for index, letter in enumerate(word[1:], 2):
-                if letter in VALUED:
+                if letter in VALUED:  # the rest of the word, or the next, is its value
                     value = word[index:] if index < len(word) else next(words, None)
-                    if value is None or not _store(values, VALUED[letter], value, ""):
-                        return None
+                    if value is None or (index == len(word) and value.startswith("-")):
+                        yield None
+                        return
+                    yield VALUED[letter], value
                     break
-                if letter in SWITCHES:
-                    values[SWITCHES[letter]] = True
-                elif letter in COUNTERS:
-                    _bump(values, COUNTERS[letter])
-                else:
-                    return None
-        else:
-            return None
-    from types import SimpleNamespace  # noqa: PLC0415 - types is loaded at start-up
-
-    return SimpleNamespace(**values)  # type: ignore[return-value]
+                if letter not in SWITCHES:
+                    yield None
+                    return
+                yield SWITCHES[letter], None
+        else:  # a TARGET, the history subcommand, or a lone "-"
+            yield None
+            return
 
 
 def _defaults() -> Dict[str, object]:
@@ -132,34 +132,21 @@ def _defaults() -> Dict[str, object]:
     from controller.request import DEFAULT_JOBS  # noqa: PLC0415
 
     values: Dict[str, object] = dict.fromkeys(SWITCHES.values(), False)
-    values.update(dict.fromkeys(COUNTERS.values(), 0))
+    values.update(dict.fromkeys(COUNTED, 0), check=False)
     values.update(
         protocols=None, ports=None, zone_patterns=[], output_format="table",
         jobs=DEFAULT_JOBS, host_jobs=DEFAULT_HOST_JOBS, timeout=TIMEOUT,
         deadline=DEADLINE, max_sockets=DEFAULT_MAX_SOCKETS, max_bytes=DEFAULT_MAX_BYTES,
         inventory=None, limit=None, ssh_config=None, list_targets=False,
         accept_new=False, become=None, shard=None, save=None, diff=None, baseline=None,
-        lock_timeout=LOCK_TIMEOUT, output=None, check=False, version=False, help=False,
+        lock_timeout=LOCK_TIMEOUT, output=None, version=False, help=False,
         targets=[],
     )  # fmt: skip
     return values
 
 
-def _bump(values: Dict[str, object], dest: str) -> None:
-    """One more -v or -q (argparse's "count" action)."""
-    count = values[dest]
-    assert isinstance(count, int)  # noqa: S101 - its default is 0
-    values[dest] = count + 1
-
-
-def _store(values: Dict[str, object], dest: str, value: str, equals: str) -> bool:
-    """Convert and store one flag's value as argparse would; False to leave it to argparse.
-
-    A separate word that starts with "-" is, to argparse, a flag and not a value
-    (this parser has -4 and -6, so even "-5" is): an error there, left to it.
-    """
-    if not equals and value.startswith("-"):
-        return False
+def _store(values: Dict[str, object], dest: str, value: str) -> bool:
+    """Convert and store one flag's value as argparse would; False: argparse's to read."""
     if dest == "zone_patterns":
         patterns = values[dest]
         assert isinstance(patterns, list)  # noqa: S101 - the default is a list

@@ -39,10 +39,10 @@ def parser_options() -> dict[str, bool]:
 
 
 def guessed_options() -> dict[str, bool]:
-    short = {f"-{c}": False for c in flags.LOCAL_SWITCHES}
-    short |= {f"-{c}": True for c in flags.LOCAL_VALUED}
-    long = dict.fromkeys(flags.LOCAL_LONG_SWITCHES, False)
-    long |= dict.fromkeys(flags.LOCAL_LONG_VALUED, True)
+    short = {f"-{c}": False for c in flags.SWITCHES}
+    short |= {f"-{c}": True for c in flags.VALUED}
+    long = dict.fromkeys(flags.LONG_SWITCHES, False)
+    long |= dict.fromkeys(flags.LONG_VALUED, True)
     return short | long
 
 
