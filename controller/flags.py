@@ -7,9 +7,10 @@ parse_listing(), which reads the usual command lines (``sockstat``, ``-l``, ``-P
 argparse: importing it, gettext and locale, and building the parser cost ~4 ms of a
 run that lists 10,000 sockets in ~85 (issue #10).  Anything else (a TARGET, -i, help,
 an abbreviation, a bad value) is left to argparse, which reads it and words its
-errors; tests/test_flags.py holds every answer given here to argparse's.
+errors; tests/test_launch.py holds every answer given here to argparse's.
 
-Only the stdlib at import: launch.py imports this module before it forks.
+Nothing heavy at import (the stdlib, common/errors.py): launch.py imports this module
+before it forks.
 """
 
 from __future__ import annotations
