@@ -129,20 +129,6 @@ def _owner_cells(
     return user, escape(owner.command), str(owner.pid), args
 
 
-def table_rows(shown: Selection, opts: TableOptions) -> List[Tuple[str, ...]]:
-    """Return the table's cells: one row per (socket, owner), ``?`` for unknown owners."""
-    items = _row_items(shown, opts)[0]
-    if opts.state:
-        return [
-            (*front, cell[0], cell[1], cell[2], proto, local, remote, state, cell[3])
-            for front, cell, proto, local, remote, state in items
-        ]
-    return [
-        (*front, cell[0], cell[1], cell[2], proto, local, remote, cell[3])
-        for front, cell, proto, local, remote, _ in items
-    ]
-
-
 def table_header(opts: TableOptions) -> Tuple[str, ...]:
     """Return the column titles for these options."""
     head: Tuple[str, ...] = ()
@@ -171,22 +157,48 @@ def render_table(shown: Selection, out: TextIO, opts: TableOptions) -> int:
 
 
 def _grid_lines(shown: Selection, opts: TableOptions) -> List[str]:
-    """Every table's lines: cells in a grid, each column as wide as its widest cell."""
-    rows = table_rows(shown, opts)
+    """Every table's lines: cells in a grid, each column as wide as its widest cell.
+
+    The widths come from the distinct cells where there are few (hosts and zones,
+    processes, protocols) and one pass where there are many, so a million rows are
+    formatted from _row_items' list without a second list of rows.
+    """
+    items, used, protos, widest = _row_items(shown, opts)
     header = table_header(opts)
     if not opts.args:
         header += ("",)  # rows always end with the ARGS cell, empty without -a
-    if opts.header:
-        rows.insert(0, header)
-    if not rows:
+    if not items and not opts.header:
         return []
-    widths = [max(map(len, column)) for column in zip(*rows)]
+    fronts = {item[0] for item in items}
+    widths = [
+        max((len(front[i]) for front in fronts), default=0)
+        for i in range(opts.host_column + opts.zone_column)
+    ]
+    widths += [max((len(cell[i]) for cell in used), default=0) for i in range(3)]
+    widths += [max(map(len, protos), default=0), widest]
+    widths.append(max((len(item[4]) for item in items), default=0))
+    if opts.state:
+        widths.append(max((len(item[5]) for item in items), default=0))
+    widths.append(max((len(cell[3]) for cell in used), default=0))
+    if opts.header:
+        widths = [max(width, len(title)) for width, title in zip(widths, header)]
     # The last column is not padded; without -a it is empty, and so is its blank.
     if opts.args:
         fmt = " ".join(f"%-{w}s" for w in widths[:-1]) + " %s\n"
     else:
         fmt = " ".join(f"%-{w}s" for w in widths[:-2]) + " %s%s\n"
-    return [fmt % row for row in rows]
+    lines = [fmt % header] if opts.header else []
+    if opts.state:
+        lines += [
+            fmt % (*front, cell[0], cell[1], cell[2], proto, local, remote, state, cell[3])
+            for front, cell, proto, local, remote, state in items
+        ]
+    else:
+        lines += [
+            fmt % (*front, cell[0], cell[1], cell[2], proto, local, remote, cell[3])
+            for front, cell, proto, local, remote, _ in items
+        ]
+    return lines
 
 
 def _plain_lines(shown: Selection, opts: TableOptions) -> List[str]:

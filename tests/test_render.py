@@ -23,11 +23,13 @@ from controller.filters import select
 from controller.render import TableOptions
 from controller.render import _grid_lines
 from controller.render import _plain_lines
+from controller.render import _row_items
 from controller.render import render_csv
 from controller.render import render_json
 from controller.render import render_jsonl
 from controller.render import render_msgpack
 from controller.render import render_table
+from controller.render import table_header
 from controller.results import FleetResult
 from controller.results import TargetResult
 from controller.status import Status
@@ -164,6 +166,40 @@ def test_the_plain_tables_fast_path_writes_what_the_grid_writes(
     for result in (mixed_result(), run(("h", "global", (tcp(("::1", 9), owners=()),)))):
         selection = shown(result, protocols=protocols, unix=True)
         assert _plain_lines(selection, opts) == _grid_lines(selection, opts)
+
+
+def grid_by_the_book(selection: Selection, opts: TableOptions) -> list[str]:
+    """The grid as first written: every row made, each column's width from all rows."""
+    rows: list[tuple[str, ...]] = [
+        (*front, cell[0], cell[1], cell[2], proto, local, remote,
+         *((state,) if opts.state else ()), cell[3])
+        for front, cell, proto, local, remote, state in _row_items(selection, opts)[0]
+    ]  # fmt: skip
+    header = table_header(opts) + (() if opts.args else ("",))
+    if opts.header:
+        rows.insert(0, header)
+    if not rows:
+        return []
+    widths = [max(map(len, column)) for column in zip(*rows)]
+    if opts.args:
+        fmt = " ".join(f"%-{w}s" for w in widths[:-1]) + " %s\n"
+    else:
+        fmt = " ".join(f"%-{w}s" for w in widths[:-2]) + " %s%s\n"
+    return [fmt % row for row in rows]
+
+
+@pytest.mark.parametrize("state", [True, False])
+@pytest.mark.parametrize("args", [True, False])
+@pytest.mark.parametrize("columns", [(True, True), (False, True), (True, False)])
+@pytest.mark.parametrize("header", [True, False])
+def test_the_grids_widths_are_those_of_its_widest_cells(
+    state: bool, args: bool, columns: tuple[bool, bool], header: bool
+) -> None:
+    opts = TableOptions(header=header, args=args, state=state, host_column=columns[0],
+                        zone_column=columns[1])  # fmt: skip
+    for result in (mixed_result(), run(("h", "global", ())), run(("h\x1bx", "z", ()))):
+        selection = shown(result, unix=True)
+        assert _grid_lines(selection, opts) == grid_by_the_book(selection, opts)
 
 
 def test_the_plain_tables_fast_path_on_this_machines_sockets() -> None:
