@@ -1,8 +1,9 @@
 """The ``sockstat`` command line.
 
-argparse (the stdlib's), not click: an idle ``sockstat`` must start about as fast as
-``ss``, and importing click took longer than sockstat's whole collection on a small
-host (issue #10, bench/RESULTS.md).  Everything the common case does not need
+argparse (the stdlib's, controller/parser.py), not click: an idle ``sockstat`` must
+start about as fast as ``ss``, and importing click took longer than sockstat's whole
+collection on a small host (issue #10, bench/RESULTS.md).  A plain listing of this host
+skips even argparse (controller/flags.py).  Everything the common case does not need
 (SSH, inventories, JSON, CSV) is imported only by the runs that use it.
 """
 
