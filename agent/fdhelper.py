@@ -39,9 +39,9 @@ HELPER_MIN_FDS_SPAWNED = 20_000
 EARLY_HEAD_START_FDS = 2_500
 
 
-def proc_pids(proc: str = PROC) -> list[str]:
+def proc_pids() -> list[str]:
     """Return the pids of /proc, as its entries name them."""
-    return [name for name in os.listdir(proc) if name.isdigit()]
+    return [name for name in os.listdir(PROC) if name.isdigit()]
 
 
 def split_by_fd_count(
@@ -231,9 +231,13 @@ def start_early() -> None:
     """
     if _early or not _can_fork():
         return
-    helper_names, _ = split_by_fd_count(proc_pids(), HELPER_SHARE, EARLY_HEAD_START_FDS)
-    if helper_names:
-        _early.append(HelperScan(helper_names))
+    try:
+        names = proc_pids()
+        helper_names, _ = split_by_fd_count(names, HELPER_SHARE, EARLY_HEAD_START_FDS)
+        if helper_names:
+            _early.append(HelperScan(helper_names))
+    except OSError:  # no /proc, pipe or fork here: the collection says so, not a guess
+        return
 
 
 def take_early() -> HelperScan | None:

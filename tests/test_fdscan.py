@@ -189,3 +189,12 @@ def test_a_head_start_adds_to_the_helpers_share(monkeypatch: pytest.MonkeyPatch)
     first, rest = fdhelper.split_by_fd_count(names, 0.0, head_start=10**9)
     assert sorted(first) == sorted(names)
     assert rest == []
+
+
+def test_no_proc_to_read_means_no_early_helper(
+    early: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guess must never fail a run: without /proc the collection reports it."""
+    monkeypatch.setattr(fdhelper, "PROC", "/nonexistent-proc")
+    fdhelper.start_early()
+    assert fdhelper._early == []
