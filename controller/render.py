@@ -159,9 +159,7 @@ def render_table(shown: Selection, out: TextIO, opts: TableOptions) -> int:
 def _grid_lines(shown: Selection, opts: TableOptions) -> List[str]:
     """Every table's lines: cells in a grid, each column as wide as its widest cell.
 
-    The widths come from the distinct cells where there are few (hosts and zones,
-    processes, protocols) and one pass where there are many, so a million rows are
-    formatted from _row_items' list without a second list of rows.
+    Formatted straight from _row_items' list: a million rows are not made twice.
     """
     items, used, protos, widest = _row_items(shown, opts)
     header = table_header(opts)
@@ -169,19 +167,7 @@ def _grid_lines(shown: Selection, opts: TableOptions) -> List[str]:
         header += ("",)  # rows always end with the ARGS cell, empty without -a
     if not items and not opts.header:
         return []
-    fronts = {item[0] for item in items}
-    widths = [
-        max((len(front[i]) for front in fronts), default=0)
-        for i in range(opts.host_column + opts.zone_column)
-    ]
-    widths += [max((len(cell[i]) for cell in used), default=0) for i in range(3)]
-    widths += [max(map(len, protos), default=0), widest]
-    widths.append(max((len(item[4]) for item in items), default=0))
-    if opts.state:
-        widths.append(max((len(item[5]) for item in items), default=0))
-    widths.append(max((len(cell[3]) for cell in used), default=0))
-    if opts.header:
-        widths = [max(width, len(title)) for width, title in zip(widths, header)]
+    widths = _widths(items, used, protos, widest, opts, header)
     # The last column is not padded; without -a it is empty, and so is its blank.
     if opts.args:
         fmt = " ".join(f"%-{w}s" for w in widths[:-1]) + " %s\n"
@@ -205,24 +191,18 @@ def _plain_lines(shown: Selection, opts: TableOptions) -> List[str]:
     """Return the usual table's lines (one zone, no -s or -a) as _grid_lines would.
 
     Faster for its shape: the cells before LOCAL ADDRESS are one process's, so each
-    (process, protocol) is padded once, and the widths come from the distinct
-    cells instead of a pass over every row (10,000 rows: 9 ms instead of 12).
+    (process, protocol) is padded once (10,000 rows: 9 ms instead of 12).
     tests/test_render.py holds the two to the same text.
     """
     items, used, protos, widest = _row_items(shown, opts)
-    header = table_header(opts)
-    if opts.header:
-        used.add((header[0], header[1], header[2], ""))
-        protos.add(header[3])
-        widest = max(widest, len(header[4]))
-    if not used:
+    header = (*table_header(opts), "")
+    if not items and not opts.header:
         return []
-    w0, w1, w2 = (max(len(cell[i]) for cell in used) for i in range(3))
-    w3 = max(map(len, protos))
+    w0, w1, w2, w3, w4 = _widths(items, used, protos, widest, opts, header)[:5]
     # What _grid_lines' format makes of a row, cut in two: the owner and protocol
     # cells, then the addresses (the last column unpadded; ARGS empty without -a).
     head = f"%-{w0}s %-{w1}s %-{w2}s %-{w3}s "
-    tail = f"%s%-{widest}s %s\n"
+    tail = f"%s%-{w4}s %s\n"
     lines = [tail % (head % header[:4], header[4], header[5])] if opts.header else []
     add = lines.append
     prefixes: Dict[Tuple[Cells, str], str] = {}
@@ -232,6 +212,37 @@ def _plain_lines(shown: Selection, opts: TableOptions) -> List[str]:
             prefix = prefixes[cell, proto] = head % (cell[0], cell[1], cell[2], proto)
         add(tail % (prefix, local, remote))
     return lines
+
+
+def _widths(
+    items: List[Row],
+    used: Set[Cells],
+    protos: Set[str],
+    widest: int,
+    opts: TableOptions,
+    header: Tuple[str, ...],
+) -> List[int]:
+    """Each column's width: its widest cell or title, 0 for a column never padded.
+
+    From the distinct cells where there are few (hosts and zones, processes,
+    protocols) and one pass over the rows where there are many.  The last column
+    is never padded, and REMOTE ADDRESS only with a column after it (-s, -a).
+    """
+    fronts = {item[0] for item in items} if opts.host_column or opts.zone_column else ()
+    widths = [
+        max((len(front[i]) for front in fronts), default=0)
+        for i in range(opts.host_column + opts.zone_column)
+    ]
+    widths += [max((len(cell[i]) for cell in used), default=0) for i in range(3)]
+    widths += [max(map(len, protos), default=0), widest]
+    padded = opts.state or opts.args
+    widths.append(max((len(item[4]) for item in items), default=0) if padded else 0)
+    if opts.state:
+        widths.append(max((len(item[5]) for item in items), default=0))
+    widths.append(0)
+    if opts.header:
+        widths = [max(width, len(title)) for width, title in zip(widths, header)]
+    return widths
 
 
 def _row_items(
