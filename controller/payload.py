@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import marshal
 import sys
+import threading
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -107,9 +108,23 @@ def _add_package(bundle: Dict[str, bytes], package: Path, prefix: str) -> None:
             _add_module(bundle, path, name)
 
 
-@lru_cache(maxsize=1)
+_BUILDING = threading.Lock()
+
+
 def build_payload() -> Payload:
-    """Build the payload once per run from the installed packages.
+    """Return the payload, built once per process from the installed packages.
+
+    Under a lock: every host's worker asks for it at once after its handshake, and
+    lru_cache alone does not hold the others back (50 hosts built it ~30 times,
+    compiling every module each time: ~1 s of the controller's CPU).
+    """
+    with _BUILDING:
+        return _build_payload()
+
+
+@lru_cache(maxsize=1)
+def _build_payload() -> Payload:
+    """Build the payload from the installed packages.
 
     The bundle format is agent/boot.py's: zlib-compressed marshal (version 4) of
     {path: source, path.<cache tag>: code}.

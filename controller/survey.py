@@ -13,7 +13,6 @@ from __future__ import annotations
 import _socket  # not socket.py: see agent/netlink.py
 import os
 import sys
-import threading
 import time
 from functools import partial
 
@@ -119,26 +118,18 @@ class Host(Record):
 
 
 class Survey:
-    """One run: the request, its deadline, the payload built at most once."""
+    """One run: the request, its deadline, the payload its shipped agents share."""
 
     def __init__(self, request: SurveyRequest) -> None:
         self.request = request
         self.clock = Clock(request.deadline)
-        self._payload: Payload | None = None
-        self._payload_lock = threading.Lock()
 
     @property
     def payload(self) -> Payload:
         """The zero-install agent, built on first use, once for all hosts."""
-        # Under a lock: every host's worker asks at once after its handshake, and
-        # lru_cache does not hold the others back, so 50 hosts built it ~30 times
-        # (compiling every module each time: ~1 s of the controller's CPU).
-        with self._payload_lock:
-            if self._payload is None:
-                from controller.payload import build_payload  # noqa: PLC0415
+        from controller.payload import build_payload  # noqa: PLC0415 - shipped only
 
-                self._payload = build_payload()
-        return self._payload
+        return build_payload()
 
     def timeout(self) -> float:
         """Seconds the next step may take: --timeout, within the run's deadline."""

@@ -21,6 +21,7 @@ from controller.hops import Ship
 from controller.hops import Zlogin
 from controller.hops import fold
 from controller.hops import refusing_hop
+from controller.payload import _build_payload
 from controller.payload import build_payload
 from controller.request import SurveyRequest
 from controller.status import Status
@@ -120,8 +121,7 @@ def test_hosts_asking_at_once_share_one_payload() -> None:
     Built once (lru_cache alone let 50 hosts build it ~30 times, compiling every
     module each time): the same object for all, and the build's cache holds it.
     """
-
-    build_payload.cache_clear()
+    _build_payload.cache_clear()
     survey = Survey(SurveyRequest(query=Query()))
     workers = 16
     start = Barrier(workers)
@@ -133,4 +133,4 @@ def test_hosts_asking_at_once_share_one_payload() -> None:
     with ThreadPoolExecutor(workers) as pool:
         payloads = list(pool.map(ask, range(workers)))
     assert all(p is payloads[0] for p in payloads)
-    assert build_payload.cache_info().misses == 1
+    assert _build_payload.cache_info().misses == 1
