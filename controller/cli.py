@@ -510,8 +510,5 @@ def main(argv: Optional[List[str]] = None) -> None:
         # what was collected is printed; exit within about a second.
         sys.stdout.flush()
         sys.stderr.flush()
-        early = sys.modules.get("agent.fdhelper")
-        if early is not None:  # a scan started by controller/launch.py, not taken
-            early.discard_early()
         os._exit(code)
     sys.exit(code)

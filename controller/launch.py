@@ -30,6 +30,9 @@ def main() -> None:
         from agent import fdhelper  # noqa: PLC0415 - before the CLI's imports
 
         fdhelper.start_early()
+        from controller.cancel import RUN  # noqa: PLC0415 - after the fork
+
+        RUN.register(fdhelper.discard_early)  # Ctrl-C ends it too, if nothing took it
     try:
         from controller.cli import main as run  # noqa: PLC0415
 

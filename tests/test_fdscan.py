@@ -6,6 +6,7 @@ No root needed: a process may read its own /proc/self/fd.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -198,3 +199,19 @@ def test_no_proc_to_read_means_no_early_helper(
     monkeypatch.setattr(fdhelper, "PROC", "/nonexistent-proc")
     fdhelper.start_early()
     assert fdhelper._early == []
+
+
+def test_a_cancelled_run_ends_an_early_helper_nobody_took(early: None) -> None:
+    """controller/launch.py registers discard_early as a closer of the run."""
+    from controller.cancel import Cancellation  # noqa: PLC0415 - the controller's side
+
+    fdhelper.start_early()
+    (helper,) = fdhelper._early
+    assert helper._child is not None
+    child = helper._child[0]
+    run = Cancellation()
+    run.register(fdhelper.discard_early)
+    run.cancel(signal.SIGINT)
+    assert fdhelper._early == []
+    with pytest.raises(ChildProcessError):  # killed and reaped by the closer
+        os.waitpid(child, os.WNOHANG)
