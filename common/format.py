@@ -14,8 +14,9 @@ UNKNOWN = "?"
 # C0 and C1 controls, DEL, and the invisible or direction-changing format characters
 # (zero-width, line/paragraph separators, bidi embeddings and isolates: "Trojan
 # Source", CVE-2021-42574) that could make a terminal show something else.
+# Compiled by re on first use (its cache keeps it): most text is plain ASCII, which
+# escape_text() answers without it.
 _UNSAFE_CHARS = "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
-_UNSAFE: list[re.Pattern[str]] = []  # compiled on first need: most text is plain ASCII
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -38,12 +39,9 @@ def escape_text(text: str) -> str:
     # \x00-\x1f and \x7f): the usual name, path or command, without the regex.
     if text.isascii() and text.isprintable():
         return text
-    if not _UNSAFE:
-        _UNSAFE.append(re.compile(_UNSAFE_CHARS))
-    unsafe = _UNSAFE[0]
-    if unsafe.search(text) is None:
+    if re.search(_UNSAFE_CHARS, text) is None:
         return text
-    return unsafe.sub(_escape_char, text)
+    return re.sub(_UNSAFE_CHARS, _escape_char, text)
 
 
 def format_endpoint(address: str | None, port: int | None, family: Family) -> str:
