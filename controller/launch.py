@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 
-from controller.flags import lists_this_host
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, controller/cancel.py Cancellation.exit_code
 
 TYPE_CHECKING = False  # typing is not imported at run time: start-up (issue #10)
 if TYPE_CHECKING:
@@ -25,25 +25,40 @@ if TYPE_CHECKING:
 
 def main() -> None:
     """Run sockstat (the console script's entry point)."""
-    early = sys.platform.startswith("linux") and lists_this_host(sys.argv[1:])
-    if early:
-        from agent import fdhelper  # noqa: PLC0415 - before the CLI's imports
-
-        fdhelper.start_early()
-        from controller.cancel import RUN  # noqa: PLC0415 - after the fork
-
-        RUN.register(fdhelper.discard_early)  # Ctrl-C ends it too, if nothing took it
+    early = False
     try:
+        # Inside the try, as every import: Ctrl-C anywhere from here is a quiet stop.
+        from controller.flags import lists_this_host  # noqa: PLC0415
+
+        early = sys.platform.startswith("linux") and lists_this_host(sys.argv[1:])
+        if early:
+            _start_early_scan()
         from controller.cli import main as run  # noqa: PLC0415
 
         run()
         status: str | int | None = 0
     except SystemExit as done:
         status = done.code
+    except KeyboardInterrupt:
+        # Ctrl-C while the CLI imports, before its own handlers: the same quiet
+        # stop (128 + SIGINT, as after them) instead of a traceback.
+        status = EXIT_INTERRUPTED
     finally:
         if early:
+            from agent import fdhelper  # noqa: PLC0415 - imported by then, or not at all
+
             fdhelper.discard_early()  # if nothing took it: our own child, ended
     leave(status)
+
+
+def _start_early_scan() -> None:
+    """Fork the fd scan's helper before the CLI's imports; a cancelled run ends it."""
+    from agent import fdhelper  # noqa: PLC0415 - before the CLI's imports
+
+    fdhelper.start_early()
+    from controller.cancel import RUN  # noqa: PLC0415 - after the fork
+
+    RUN.register(fdhelper.discard_early)
 
 
 def leave(status: str | int | None) -> NoReturn:

@@ -254,3 +254,20 @@ def test_the_command_exits_with_the_clis_status_and_all_its_output() -> None:
     lines = done.stdout.splitlines()
     assert lines[0].split()[:3] == ["USER", "COMMAND", "PID"]
     assert len(lines) > 1
+
+
+def test_ctrl_c_before_the_clis_handlers_is_a_quiet_exit_130() -> None:
+    """A KeyboardInterrupt while the CLI imports: no traceback, the scan ended."""
+    script = WATCH.replace(
+        "launch.main()",
+        "import controller.cli\n"
+        "def interrupted():\n    raise KeyboardInterrupt\n"
+        "controller.cli.main = interrupted\nlaunch.main()",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "-q", "-P", "tcp"],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 130
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == ["started 1 taken ['discard_early']"]
